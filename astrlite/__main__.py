@@ -1,0 +1,5 @@
+import sys
+
+from astrlite.cli import main
+
+sys.exit(main())

@@ -1,0 +1,387 @@
+"""One client connection: h11 over an anyio stream, with a deadline on every wait.
+
+This module alone owns the socket. It reads a request head, hands the app a Request
+whose body is pulled only on demand, writes the Response (coalescing head and small
+body into one write) and decides whether the connection lives on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterable
+from dataclasses import dataclass, field
+from email.utils import formatdate
+
+import anyio
+import anyio.abc
+import h11
+
+from . import __version__
+from .app import App
+from .errors import (
+    HEADERS_TOO_LARGE,
+    MALFORMED_REQUEST,
+    REQUEST_TIMED_OUT,
+    ApiError,
+)
+from .options import BODY_TIMEOUT_UNIT_BYTES
+from .request import Request
+from .response import Response
+from .target import parse_target, redact
+
+log = logging.getLogger("astrlite")
+access_log = logging.getLogger("astrlite.access")
+
+RECEIVE_SIZE = 65536
+# A small unread body (say a JSON body a 404 never looked at) is read and dropped so the
+# connection can be kept alive; a larger one is cheaper to refuse by closing.
+DRAIN_LIMIT = 65536
+# After an error with the body unread, keep reading (and dropping) briefly so the client
+# sees our answer instead of a reset.
+LINGER_SECONDS = 1.0
+SERVER_HEADER = f"astrlite/{__version__}".encode()
+_STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
+
+
+class PeerGone(Exception):
+    """The client went away, or stopped reading for longer than the write deadline."""
+
+
+@dataclass
+class Lifecycle:
+    """What the accept loop and its connections share."""
+
+    stopping: bool = False
+    active: int = 0
+    idle_scopes: set[anyio.CancelScope] = field(default_factory=set)
+    all_done: anyio.Event | None = None  # made by the server inside its event loop
+
+    def stop(self) -> None:
+        self.stopping = True
+        for scope in self.idle_scopes:
+            scope.cancel()
+        self.connection_ended()
+
+    def connection_ended(self) -> None:
+        if self.stopping and self.active == 0 and self.all_done is not None:
+            self.all_done.set()
+
+
+class _DateHeader:
+    """The Date header, formatted once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def __call__(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._value = formatdate(now, usegmt=True).encode()
+        return self._value
+
+
+http_date = _DateHeader()
+
+
+class Connection:
+    def __init__(self, stream: anyio.abc.SocketStream, app: App, lifecycle: Lifecycle) -> None:
+        self.stream = stream
+        self.app = app
+        self.options = app.options
+        self.lifecycle = lifecycle
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=app.options.max_header_bytes)
+        self._body_started = 0.0
+        self._body_received = 0
+        self._content_length: int | None = None
+
+    async def run(self) -> None:
+        try:
+            await self._serve()
+        except PeerGone:
+            pass
+        except Exception:
+            log.exception("connection crashed")
+        finally:
+            with anyio.move_on_after(1, shield=True):
+                await self.stream.aclose()
+
+    async def _serve(self) -> None:
+        first = True
+        while True:
+            event = await self._read_head(first)
+            if event is None:
+                return
+            first = False
+            if not await self._respond(event):
+                return
+            self.h11.start_next_cycle()
+
+    # -- reading -------------------------------------------------------------------
+
+    async def _receive(self) -> bytes:
+        try:
+            return await self.stream.receive(RECEIVE_SIZE)
+        except anyio.EndOfStream:
+            return b""
+        except _STREAM_ERRORS:
+            raise PeerGone from None
+
+    async def _read_head(self, first: bool) -> h11.Request | None:
+        head_deadline: float | None = None
+        while True:
+            try:
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError as error:
+                status = error.error_status_hint
+                message = HEADERS_TOO_LARGE if status == 431 else MALFORMED_REQUEST
+                await self._answer_and_close(ApiError(status, message))
+                return None
+            if isinstance(event, h11.Request):
+                # h11 enforces its size limit only on a head still incomplete; one that
+                # arrived whole in a single read is measured here.
+                if _head_size(event) > self.options.max_header_bytes:
+                    await self._answer_and_close(ApiError(431, HEADERS_TOO_LARGE))
+                    return None
+                return event
+            if event is not h11.NEED_DATA:
+                return None  # ConnectionClosed
+            if self.h11.trailing_data[0]:
+                if head_deadline is None:
+                    head_deadline = anyio.current_time() + self.options.header_timeout
+                data = await self._receive_before(head_deadline)
+                if data is None:
+                    await self._answer_and_close(ApiError(408, REQUEST_TIMED_OUT))
+                    return None
+            else:
+                data = await self._receive_idle(first)
+                if data is None:
+                    return None
+                # RFC 9112 §2.2: empty lines before a request line are ignored.
+                if data:
+                    data = data.lstrip(b"\r\n")
+                    if not data:
+                        continue
+                head_deadline = anyio.current_time() + self.options.header_timeout
+            self.h11.receive_data(data)
+
+    async def _receive_idle(self, first: bool) -> bytes | None:
+        """Wait for a request's first bytes; None when idle too long or shutting down."""
+        if self.lifecycle.stopping:
+            return None
+        timeout = self.options.header_timeout if first else self.options.keepalive_timeout
+        with anyio.move_on_after(timeout) as scope:
+            self.lifecycle.idle_scopes.add(scope)
+            try:
+                return await self._receive()
+            finally:
+                self.lifecycle.idle_scopes.discard(scope)
+        return None
+
+    async def _receive_before(self, deadline: float) -> bytes | None:
+        with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+            return await self._receive()
+        return None
+
+    async def receive_chunk(self) -> bytes | None:
+        """The request body's next piece (the Request's BodySource)."""
+        if self.h11.they_are_waiting_for_100_continue:
+            await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[])))
+        if not self._body_started:
+            self._body_started = anyio.current_time()
+        while True:
+            try:
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError:
+                raise ApiError(400, MALFORMED_REQUEST, close=True) from None
+            if isinstance(event, h11.Data):
+                self._body_received += len(event.data)
+                return bytes(event.data)
+            if isinstance(event, h11.EndOfMessage):
+                return None
+            if event is not h11.NEED_DATA:
+                raise ApiError(400, MALFORMED_REQUEST, close=True)
+            data = await self._receive_before(self._body_deadline())
+            if data is None:
+                raise ApiError(408, REQUEST_TIMED_OUT, close=True)
+            self.h11.receive_data(data)
+
+    def _body_deadline(self) -> float:
+        size = self._content_length
+        if size is None:  # chunked: the allowance grows with what has arrived
+            size = self._body_received + 1
+        units = max(1.0, size / BODY_TIMEOUT_UNIT_BYTES)
+        return self._body_started + self.options.body_timeout * units
+
+    async def _finish_body(self) -> bool:
+        """Read what is left of a small request body; False when closing is the better way."""
+        if self.h11.their_state is not h11.SEND_BODY:
+            return self.h11.their_state is h11.DONE
+        if self.h11.they_are_waiting_for_100_continue:
+            return False
+        if self._content_length is None or self._content_length - self._body_received > DRAIN_LIMIT:
+            return False
+        try:
+            while await self.receive_chunk() is not None:
+                pass
+        except ApiError:
+            return False
+        return True
+
+    # -- writing -------------------------------------------------------------------
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            with anyio.fail_after(self.options.write_timeout):
+                await self.stream.send(data)
+        except (TimeoutError, *_STREAM_ERRORS):
+            raise PeerGone from None
+
+    async def _answer_and_close(self, error: ApiError) -> None:
+        """Answer a protocol-level error if h11 still lets us, then close."""
+        if self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            response = self.app.error_response(error)
+            response.close = True
+            started = time.perf_counter()
+            await self._send(b"GET", response)
+            _log_access("-", b"-", response.status, len(response.body), started)  # type: ignore[arg-type]
+            await self._linger()
+
+    async def _linger(self) -> None:
+        with anyio.move_on_after(LINGER_SECONDS):
+            try:
+                await self.stream.send_eof()
+                while await self._receive():
+                    pass
+            except (PeerGone, *_STREAM_ERRORS):
+                pass
+
+    def _head(self, response: Response, *, close: bool) -> h11.Response:
+        headers = [(b"server", SERVER_HEADER), (b"date", http_date()), *response.headers]
+        if isinstance(response.body, bytes):
+            headers.append((b"content-length", str(len(response.body)).encode()))
+        elif response.content_length is not None:
+            headers.append((b"content-length", str(response.content_length).encode()))
+        if close:
+            headers.append((b"connection", b"close"))
+        return h11.Response(status_code=response.status, headers=headers)
+
+    async def _send(self, method: bytes, response: Response) -> int:
+        """Write the response; returns the body bytes sent."""
+        head = self.h11.send(self._head(response, close=response.close))
+        body = response.body
+        if method == b"HEAD" or response.status in (204, 304):
+            if not isinstance(body, bytes):
+                await _close_body(body)
+            await self._write(head + self.h11.send(h11.EndOfMessage()))
+            return 0
+        if isinstance(body, bytes):
+            data = self.h11.send(h11.Data(data=body)) if body else b""
+            await self._write(head + data + self.h11.send(h11.EndOfMessage()))
+            return len(body)
+        await self._write(head)
+        return await self._stream_body(body)
+
+    async def _stream_body(self, body: AsyncIterable[bytes]) -> int:
+        sent = 0
+        peer_gone = False
+        try:
+            async with anyio.create_task_group() as group:
+                if self.h11.their_state is h11.DONE:
+
+                    async def watch_peer() -> None:
+                        nonlocal peer_gone
+                        peer_gone = await self._watch_peer()
+                        if peer_gone:
+                            group.cancel_scope.cancel()
+
+                    group.start_soon(watch_peer)
+                async for chunk in body:
+                    if chunk:
+                        await self._write(self.h11.send(h11.Data(data=chunk)))
+                        sent += len(chunk)
+                await self._write(self.h11.send(h11.EndOfMessage()))
+                group.cancel_scope.cancel()
+        finally:
+            await _close_body(body)
+        if peer_gone:
+            raise PeerGone
+        return sent
+
+    async def _watch_peer(self) -> bool:
+        """True when the client hangs up mid-stream. Pipelined bytes are kept for the
+        next request, and reading then stops (backpressure: at most one read)."""
+        try:
+            data = await self.stream.receive(RECEIVE_SIZE)
+        except _STREAM_ERRORS:
+            return True
+        self.h11.receive_data(data)
+        await anyio.sleep_forever()
+        return False
+
+    # -- one exchange ----------------------------------------------------------------
+
+    async def _respond(self, event: h11.Request) -> bool:
+        started = time.perf_counter()
+        method = event.method.decode("ascii", "replace")
+        self._body_started = 0.0
+        self._body_received = 0
+        self._content_length = _content_length(event.headers)
+        try:
+            target = parse_target(event.target)
+        except ApiError as error:
+            response = self.app.error_response(error)
+        else:
+            request = Request(
+                method,
+                event.target,
+                target.path,
+                target.query,
+                list(event.headers),
+                self,
+                self._content_length,
+            )
+            response = await self.app.handle(request)
+        keep_alive = (
+            not response.close and not self.lifecycle.stopping and await self._finish_body()
+        )
+        response.close = not keep_alive
+        status = response.status
+        sent = 0
+        try:
+            sent = await self._send(event.method, response)
+        finally:
+            _log_access(method, event.target, status, sent, started)
+        if not keep_alive and self.h11.their_state is not h11.DONE:
+            await self._linger()
+        return keep_alive and self.h11.our_state is h11.DONE
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The declared body size (h11 has validated it); None for a chunked body."""
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value)
+        if name == b"transfer-encoding":
+            return None
+    return 0
+
+
+def _head_size(event: h11.Request) -> int:
+    line = len(event.method) + len(event.target) + len(b" HTTP/1.1\r\n ")
+    return line + sum(len(name) + len(value) + 4 for name, value in event.headers)
+
+
+async def _close_body(body: object) -> None:
+    aclose = getattr(body, "aclose", None)
+    if aclose is not None:
+        with anyio.CancelScope(shield=True):
+            await aclose()
+
+
+def _log_access(method: str, target: bytes, status: int, sent: int, started: float) -> None:
+    if access_log.isEnabledFor(logging.INFO):
+        elapsed = (time.perf_counter() - started) * 1000
+        access_log.info("%s %s %d %d %.1fms", method, redact(target), status, sent, elapsed)

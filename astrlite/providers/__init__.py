@@ -1,0 +1,1 @@
+"""Reply providers: echo, scripted and openai, behind one async-iterator interface."""

@@ -1,0 +1,104 @@
+"""What a handler sees of a request: method, decoded path and query, headers, a body.
+
+The body is pulled from the connection only when a handler asks for it, so limits are
+checked before reading and `Expect: 100-continue` is answered only then.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import NOT_JSON_OBJECT, ApiError, business
+
+if TYPE_CHECKING:
+    from .auth import Principal
+
+
+class BodySource(Protocol):
+    async def receive_chunk(self) -> bytes | None:
+        """The next piece of the body, or None at its end."""
+        ...
+
+
+def too_large(message_template: str, limit: int) -> ApiError:
+    return ApiError(413, message_template.format(limit=limit), close=True)
+
+
+BODY_TOO_LARGE = "Request body too large (limit {limit} bytes)"
+
+
+class Request:
+    __slots__ = (
+        "_body",
+        "_consumed",
+        "content_length",
+        "headers",
+        "method",
+        "path",
+        "principal",
+        "query",
+        "raw_target",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        raw_target: bytes,
+        path: str,
+        query: tuple[tuple[str, str], ...],
+        headers: list[tuple[bytes, bytes]],
+        body: BodySource,
+        content_length: int | None,
+    ) -> None:
+        self.method = method
+        self.raw_target = raw_target
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.content_length = content_length
+        self.principal: Principal | None = None
+        self._body = body
+        self._consumed = False
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of a header (name in lower case)."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def query_value(self, name: str) -> str | None:
+        for key, value in self.query:
+            if key == name:
+                return value
+        return None
+
+    async def stream(self, limit: int, message_template: str) -> AsyncIterator[bytes]:
+        """Yield the body in pieces; 413 before reading when Content-Length says too much."""
+        if self.content_length is not None and self.content_length > limit:
+            raise too_large(message_template, limit)
+        self._consumed = True
+        received = 0
+        while (chunk := await self._body.receive_chunk()) is not None:
+            received += len(chunk)
+            if received > limit:
+                raise too_large(message_template, limit)
+            yield chunk
+
+    async def read(self, limit: int, message_template: str = BODY_TOO_LARGE) -> bytes:
+        parts = [chunk async for chunk in self.stream(limit, message_template)]
+        return b"".join(parts)
+
+    async def json_object(self, limit: int) -> dict[str, Any]:
+        """Parse the body as a JSON object (F2): anything else is one clear error."""
+        raw = await self.read(limit)
+        try:
+            value = json.loads(raw)
+        except (ValueError, RecursionError):
+            # ValueError covers bad JSON, bad UTF-8 and ints over Python's digit limit.
+            raise business(400, NOT_JSON_OBJECT) from None
+        if not isinstance(value, dict):
+            raise business(400, NOT_JSON_OBJECT)
+        return value

@@ -1,0 +1,146 @@
+"""The accept loop: our own, supervised (anyio's Listener.serve() dies on one handler
+exception or on EMFILE), with a connection cap and a graceful shutdown."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import signal
+import socket
+from collections.abc import Callable
+
+import anyio
+import anyio.abc
+from anyio.abc import SocketListener
+
+from . import envelope
+from .app import App
+from .connection import Connection, Lifecycle
+from .errors import SERVER_BUSY
+
+log = logging.getLogger("astrlite")
+
+# Descriptors beyond the connection cap: the listener, the database, files being served.
+SPARE_DESCRIPTORS = 256
+_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.01, 1.0
+_BUSY_BODY = envelope.error(SERVER_BUSY)
+BUSY_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"content-length: " + str(len(_BUSY_BODY)).encode() + b"\r\nconnection: close\r\n\r\n"
+) + _BUSY_BODY
+
+
+def raise_file_limit(max_connections: int) -> None:
+    """Raise the soft descriptor limit so the connection cap, not EMFILE, is what binds."""
+    try:
+        import resource
+    except ImportError:  # not on every platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + SPARE_DESCRIPTORS
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if wanted > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as error:
+            log.warning("could not raise the open file limit to %d: %s", wanted, error)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=4096, reuse_port=False)
+    sock.setblocking(False)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class Server:
+    """Serves an App on a bound socket until stop() (or SIGTERM/SIGINT) is called."""
+
+    def __init__(self, app: App, sock: socket.socket) -> None:
+        self.app = app
+        self.sock = sock
+        self.url = url_of(sock)
+        self.lifecycle = Lifecycle()
+        self._stop: anyio.Event | None = None
+        self._stop_requested = False
+
+    def stop(self) -> None:
+        """Begin the graceful shutdown (call from the server's own event loop)."""
+        self._stop_requested = True
+        if self._stop is not None:
+            self._stop.set()
+
+    async def serve(self, *, handle_signals: bool = False) -> None:
+        options = self.app.options
+        raise_file_limit(options.max_connections)
+        listener = await SocketListener.from_socket(self.sock)
+        self.lifecycle.all_done = anyio.Event()
+        self._stop = anyio.Event()
+        if self._stop_requested:
+            self._stop.set()
+        async with anyio.create_task_group() as connections:
+            async with anyio.create_task_group() as control:
+                control.start_soon(self._accept_loop, listener, connections)
+                if handle_signals:
+                    control.start_soon(self._wait_for_signal)
+                await self._stop.wait()
+                control.cancel_scope.cancel()
+            await listener.aclose()
+            self.lifecycle.stop()
+            with anyio.move_on_after(options.shutdown_grace):
+                await self.lifecycle.all_done.wait()
+            connections.cancel_scope.cancel()
+
+    async def _wait_for_signal(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("received %s, shutting down", signal.Signals(signum).name)
+                self.stop()
+                return
+
+    async def _accept_loop(
+        self, listener: SocketListener, connections: anyio.abc.TaskGroup
+    ) -> None:
+        backoff = _BACKOFF_FIRST
+        cap = self.app.options.max_connections
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as error:
+                if error.errno not in _OUT_OF_RESOURCES:
+                    log.warning("accept failed: %s", error)
+                    continue
+                log.warning("accept failed (%s); retrying in %.2f s", error, backoff)
+                await anyio.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+                continue
+            backoff = _BACKOFF_FIRST
+            if self.lifecycle.active >= cap:
+                connections.start_soon(_refuse_busy, stream)
+            else:
+                self.lifecycle.active += 1
+                connections.start_soon(self._run_connection, stream)
+
+    async def _run_connection(self, stream: anyio.abc.SocketStream) -> None:
+        try:
+            await Connection(stream, self.app, self.lifecycle).run()
+        finally:
+            self.lifecycle.active -= 1
+            self.lifecycle.connection_ended()
+
+
+async def _refuse_busy(stream: anyio.abc.SocketStream) -> None:
+    with anyio.move_on_after(1):
+        try:
+            await stream.send(BUSY_RESPONSE)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
+    with anyio.move_on_after(1, shield=True):
+        await stream.aclose()
