@@ -4,6 +4,7 @@ responses in exactly one place."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from . import auth
 from .errors import INTERNAL_ERROR, ApiError
@@ -19,10 +20,17 @@ PUBLIC = {("GET", "/api/v1/openapi.json"), ("HEAD", "/api/v1/openapi.json")}
 
 
 class App:
-    def __init__(self, options: Options, router: Router, verify_key: auth.KeyVerifier) -> None:
+    def __init__(
+        self,
+        options: Options,
+        router: Router,
+        verify_key: auth.KeyVerifier,
+        touch: Callable[[auth.Principal], Awaitable[None]] | None = None,
+    ) -> None:
         self.options = options
         self.router = router
         self.verify_key = verify_key
+        self.touch = touch
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -30,6 +38,8 @@ class App:
                 request.principal = auth.authenticate(
                     request, self.verify_key, allow_query=not self.options.no_query_keys
                 )
+                if self.touch is not None:
+                    await self.touch(request.principal)
             handler = self.router.find(request.method, request.path)
             return await handler(request)
         except ApiError as error:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from .endpoints import openapi
-from .routing import Handler
+from typing import TYPE_CHECKING
+
+from .endpoints import configs, im, openapi
+from .routing import Handler, RouteTable
+
+if TYPE_CHECKING:
+    from .runtime import Services
 
 
-def build_table() -> dict[str, dict[str, Handler]]:
+def build_table(services: Services) -> dict[str, dict[str, Handler]]:
+    parts: list[RouteTable] = [openapi.routes(), configs.routes(services), im.routes(services)]
     table: dict[str, dict[str, Handler]] = {}
-    for part in (openapi.routes(),):
+    for part in parts:
         for path, methods in part.items():
             table.setdefault(path, {}).update(methods)
     return table

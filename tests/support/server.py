@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import socket
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
 
-from astrlite.app import App
-from astrlite.auth import Principal
+from astrlite import keys
 from astrlite.options import Options
-from astrlite.routes import build_table
-from astrlite.routing import Handler, Router
+from astrlite.routing import Handler
+from astrlite.runtime import Services, build_app, open_services
 from astrlite.server import Server, bind
+from astrlite.store.db import open_connection
 
 TEST_KEY = "abk_test_key_with_all_scopes_0123456789abcdefghij"
 
@@ -26,30 +29,65 @@ class Running:
     host: str
     port: int
     server: Server
+    services: Services
     portal: anyio.from_thread.BlockingPortal
+
+    @property
+    def data_dir(self) -> Path:
+        return self.services.data_dir
 
     def connect(self, timeout: float = 5.0) -> socket.socket:
         return socket.create_connection((self.host, self.port), timeout=timeout)
+
+    def key_admin(self, command: str, **kwargs: Any) -> Any:
+        """Manage keys through a separate connection, as `astrlite keys` does."""
+        conn = open_connection(self.data_dir)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            result = getattr(keys, command)(conn, **kwargs)
+            conn.execute("COMMIT")
+            return result
+        finally:
+            conn.close()
+
+    def create_key(self, scopes: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        created: dict[str, Any] = self.key_admin("create", scopes=scopes, **kwargs)
+        return created
 
 
 @contextlib.contextmanager
 def running_server(
     extra_routes: dict[str, dict[str, Handler]] | None = None,
-    keys: dict[str, Principal] | None = None,
+    *,
+    config: dict[str, Any] | None = None,
+    extra_configs: dict[str, dict[str, Any]] | None = None,
+    static_key: str | None = TEST_KEY,
     **option_changes: Any,
 ) -> Iterator[Running]:
-    options = dataclasses.replace(Options(port=0, access_log=True), **option_changes)
-    table = build_table()
-    for path, methods in (extra_routes or {}).items():
-        table.setdefault(path, {}).update(methods)
-    all_keys = {TEST_KEY: Principal("test", frozenset({"*"}))} if keys is None else keys
-    app = App(options, Router(table), all_keys.get)
-    server = Server(app, bind("127.0.0.1", 0))
-    host, port = server.sock.getsockname()[:2]
-    with anyio.from_thread.start_blocking_portal() as portal:
-        future = portal.start_task_soon(server.serve)
+    with tempfile.TemporaryDirectory(prefix="astrlite-test-") as tmp:
+        data_dir = Path(tmp)
+        if config is not None:
+            (data_dir / "config.json").write_text(json.dumps(config))
+        for config_id, body in (extra_configs or {}).items():
+            (data_dir / "configs").mkdir(exist_ok=True)
+            (data_dir / "configs" / f"{config_id}.json").write_text(json.dumps(body))
+        options = dataclasses.replace(
+            Options(port=0, data_dir=str(data_dir)), **option_changes
+        )
+        environ = {"ASTRLITE_API_KEY": static_key} if static_key else {}
+        services = open_services(options, environ)
+        app = build_app(services)
+        for path, methods in (extra_routes or {}).items():
+            app.router = type(app.router)({**app.router.table, path: methods})
+        server = Server(app, bind("127.0.0.1", 0))
+        host, port = server.sock.getsockname()[:2]
         try:
-            yield Running(server.url, host, port, server, portal)
+            with anyio.from_thread.start_blocking_portal() as portal:
+                future = portal.start_task_soon(server.serve)
+                try:
+                    yield Running(server.url, host, port, server, services, portal)
+                finally:
+                    portal.call(server.stop)
+                    future.result(timeout=30)
         finally:
-            portal.call(server.stop)
-            future.result(timeout=30)
+            services.db.close()

@@ -1,0 +1,1 @@
+"""A chat turn: provider events → wire events (turn) → bot history rows (accumulator)."""

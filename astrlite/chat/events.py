@@ -1,0 +1,137 @@
+"""Builders for the wire events of a chat stream (observed §4.1.4), keys in wire order.
+
+Each builder returns a fresh dict ready for ``sse.encode_event``. The key order is part of
+the contract: clients compare the bytes, so never reorder the literals below.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Event = dict[str, Any]
+
+CHAIN_REASONING = "reasoning"
+CHAIN_TOOL_CALL = "tool_call"
+CHAIN_TOOL_CALL_RESULT = "tool_call_result"
+
+# The prefix of a media event's data; video has none because the webchat side never
+# sends video (observed).
+MEDIA_TAGS: Mapping[str, str] = {"image": "[IMAGE]", "record": "[RECORD]", "file": "[FILE]"}
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStats:
+    """One agent run's token usage and unix times (seconds, floats)."""
+
+    input_other: int
+    input_cached: int
+    output: int
+    start_time: float
+    end_time: float
+    time_to_first_token: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "token_usage": {
+                "input_other": self.input_other,
+                "input_cached": self.input_cached,
+                "output": self.output,
+            },
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "time_to_first_token": self.time_to_first_token,
+        }
+
+
+def session_id_event(session_id: str) -> Event:
+    """Always the first event of a stream."""
+    return {"type": "session_id", "data": None, "session_id": session_id}
+
+
+def plain_event(
+    data: str, *, streaming: bool, message_id: str, chain_type: str | None = None
+) -> Event:
+    """A text delta (streaming) or a full text (not streaming); chain_type marks reasoning."""
+    return {
+        "type": "plain",
+        "data": data,
+        "streaming": streaming,
+        "chain_type": chain_type,
+        "message_id": message_id,
+    }
+
+
+def tool_call_event(
+    call_id: str, name: str, args: Mapping[str, Any], ts: float, *, message_id: str
+) -> Event:
+    """The agent calls a tool; ``streaming`` is false in both modes (observed)."""
+    data = json.dumps({"id": call_id, "name": name, "args": args, "ts": ts})
+    return plain_event(data, streaming=False, message_id=message_id, chain_type=CHAIN_TOOL_CALL)
+
+
+def tool_call_result_event(call_id: str, ts: float, result: str, *, message_id: str) -> Event:
+    """The tool returned; ``streaming`` is false in both modes (observed)."""
+    data = json.dumps({"id": call_id, "ts": ts, "result": result})
+    return plain_event(
+        data, streaming=False, message_id=message_id, chain_type=CHAIN_TOOL_CALL_RESULT
+    )
+
+
+def media_event(kind: str, stored_name: str, *, streaming: bool, message_id: str) -> Event:
+    """The bot sends a stored file: ``{"type": "image", "data": "[IMAGE]<name>", ...}``.
+
+    ``kind`` is image, record or file (KeyError otherwise). No ``chain_type`` key.
+    """
+    return {
+        "type": kind,
+        "data": MEDIA_TAGS[kind] + stored_name,
+        "streaming": streaming,
+        "message_id": message_id,
+    }
+
+
+def media_name(event: Mapping[str, Any]) -> str:
+    """The stored file name inside a media event's data (the tag removed)."""
+    tag = MEDIA_TAGS[event["type"]]
+    data = str(event["data"])
+    return data[len(tag) :] if data.startswith(tag) else data
+
+
+def agent_stats_event(stats: AgentStats) -> Event:
+    """Already re-wrapped as the route sends it: no ``streaming`` or ``message_id``."""
+    return {"type": "agent_stats", "data": stats.to_dict()}
+
+
+def complete_event(text: str, reasoning: str, *, message_id: str) -> Event:
+    """The end of a streamed LLM reply: the full text and the full reasoning (or "")."""
+    return {
+        "type": "complete",
+        "data": text,
+        "reasoning": reasoning,
+        "streaming": True,
+        "message_id": message_id,
+    }
+
+
+def proactive_complete_event(data: str, *, message_id: str) -> Event:
+    """Closes a message injected into a live stream; ``data`` is its last event's data."""
+    return {
+        "type": "complete",
+        "data": data,
+        "streaming": True,
+        "chain_type": None,
+        "message_id": message_id,
+    }
+
+
+def message_saved_event(row_id: int, created_at: str) -> Event:
+    """Sent after each bot history row is written; ``created_at`` is ISO 8601 UTC."""
+    return {"type": "message_saved", "data": {"id": row_id, "created_at": created_at}}
+
+
+def end_event(message_id: str) -> Event:
+    """Always the last event; the stream closes after it."""
+    return {"type": "end", "data": "", "streaming": False, "message_id": message_id}

@@ -1,0 +1,244 @@
+"""One LLM turn as a sans-IO state machine: provider events in, back-queue events out.
+
+The runner drives it::
+
+    turn = Turn(message_id, streaming=True, display_reasoning=False)
+    try:
+        async for provider_event in provider.reply(request):
+            out = turn.feed(provider_event)
+            if isinstance(out, StoreMedia):  # copy the file first, then announce it
+                stored = await store_bot_media(out.media)
+                out = turn.media_stored(out, stored.name, stored.attachment_id)
+            for emit in out:
+                await back_queue.put(emit)
+    except ProviderError as error:
+        out = turn.fail(str(error))
+    else:
+        out = turn.finish()
+    ...put the closing emits; the last is always ``end``.
+
+The back queue's consumer sends each ``emit.event`` and feeds it, with
+``emit.attachment_id``, to the turn's ``ReplyAccumulator``, which returns a row to write
+(then ``message_saved``) exactly where ``emit.save_point`` is true.
+
+What comes out (observed §4.1.6, plus F7 for errors):
+
+- streaming: a ``plain`` per text delta (``streaming`` true), a ``plain`` with chain_type
+  ``reasoning`` per reasoning delta when reasoning is displayed, tool events as they come
+  (``streaming`` false), media events (``streaming`` true); then ``agent_stats``,
+  ``complete`` (all the text, all displayed reasoning) and ``end``.
+- not streaming: text and reasoning are held back and sent as full ``plain`` events
+  (``streaming`` false) before the next tool or media event and at the end: first
+  ``🤔 思考: <reasoning>\\n`` when reasoning is displayed, then the text. Each becomes its
+  own history row. Then ``agent_stats`` and ``end``.
+- hidden reasoning is neither sent nor stored.
+- video replies are dropped (the webchat side never sends video, observed).
+- a provider error: what was sent stays sent (held-back text is dropped), then
+  ``plain`` ``LLM 响应错误: <reason>`` (``streaming`` false, so it is saved),
+  ``agent_stats`` and ``end``; no ``complete``.
+
+``agent_stats`` sums every ``Usage``; ``start_time`` is when the Turn was made,
+``end_time`` when it finished, ``time_to_first_token`` the first non-empty text or
+reasoning delta (displayed or not) minus the start, and 0.0 when none came or when not
+streaming (as observed). Tool ``ts`` values are clock readings at the tool events.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from astrlite.chat.accumulator import is_save_point
+from astrlite.chat.events import (
+    CHAIN_REASONING,
+    MEDIA_TAGS,
+    AgentStats,
+    Event,
+    agent_stats_event,
+    complete_event,
+    end_event,
+    media_event,
+    plain_event,
+    tool_call_event,
+    tool_call_result_event,
+)
+from astrlite.providers.base import (
+    MediaReply,
+    ProviderEvent,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
+
+ERROR_PREFIX = "LLM 响应错误: "  # the original's wording (F7)
+REASONING_PREFIX = "🤔 思考: "  # a non-streaming reasoning line: prefix, reasoning, "\n"
+NO_FIRST_TOKEN = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """A back-queue event; ``attachment_id`` is set on media events (for the accumulator)."""
+
+    event: Event
+    attachment_id: str | None = None
+
+    @property
+    def save_point(self) -> bool:
+        """A bot row is written right after this event (the accumulator's rule)."""
+        return is_save_point(self.event)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreMedia:
+    """Store ``media`` as an attachment, then call ``Turn.media_stored``.
+
+    If the file cannot be stored, skip it: nothing is announced or saved for it.
+    """
+
+    media: MediaReply
+
+
+class Turn:
+    """Translates one provider reply into the ordered events of the turn's back queue."""
+
+    def __init__(
+        self,
+        message_id: str,
+        *,
+        streaming: bool,
+        display_reasoning: bool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._message_id = message_id
+        self._streaming = streaming
+        self._display_reasoning = display_reasoning
+        self._clock = clock
+        self._start = clock()
+        self._first_token: float | None = None
+        # Streaming: everything so far (for ``complete``). Not streaming: not yet sent.
+        self._text = ""
+        self._reasoning = ""
+        self._input_other = 0
+        self._input_cached = 0
+        self._output = 0
+        self._finished = False
+
+    def feed(self, event: ProviderEvent) -> list[Emit] | StoreMedia:
+        """The events that follow from one provider event, or a request to store media."""
+        self._check_open()
+        mid = self._message_id
+        match event:
+            case TextDelta(text=text):
+                return self._on_text(text)
+            case ReasoningDelta(text=text):
+                return self._on_reasoning(text)
+            case ToolCall(id=call_id, name=name, args=args):
+                return self._after_flush(
+                    tool_call_event(call_id, name, args, self._clock(), message_id=mid)
+                )
+            case ToolResult(id=call_id, result=result):
+                return self._after_flush(
+                    tool_call_result_event(call_id, self._clock(), result, message_id=mid)
+                )
+            case MediaReply(kind=kind):
+                return StoreMedia(event) if kind in MEDIA_TAGS else []
+            case Usage():
+                self._input_other += event.input_other
+                self._input_cached += event.input_cached
+                self._output += event.output
+                return []
+        raise TypeError(f"not a provider event: {event!r}")
+
+    def media_stored(self, request: StoreMedia, stored_name: str, attachment_id: str) -> list[Emit]:
+        """Announce media stored as ``stored_name`` (the name in ``[IMAGE]<name>``)."""
+        self._check_open()
+        mid = self._message_id
+        event = media_event(
+            request.media.kind, stored_name, streaming=self._streaming, message_id=mid
+        )
+        return self._after_flush(event, attachment_id)
+
+    def finish(self) -> list[Emit]:
+        """The closing events of a reply that ended normally; ``end`` is last."""
+        self._check_open()
+        mid = self._message_id
+        out = self._flush()
+        out.append(Emit(agent_stats_event(self._stats())))
+        if self._streaming:
+            out.append(Emit(complete_event(self._text, self._reasoning, message_id=mid)))
+        out.append(Emit(end_event(mid)))
+        self._finished = True
+        return out
+
+    def fail(self, reason: str) -> list[Emit]:
+        """The closing events after a ProviderError (F7); ``end`` is last."""
+        self._check_open()
+        error = plain_event(ERROR_PREFIX + reason, streaming=False, message_id=self._message_id)
+        self._finished = True
+        return [
+            Emit(error),
+            Emit(agent_stats_event(self._stats())),
+            Emit(end_event(self._message_id)),
+        ]
+
+    def _on_text(self, text: str) -> list[Emit]:
+        if not text:
+            return []
+        self._note_first_token()
+        self._text += text
+        if not self._streaming:
+            return []
+        return [Emit(plain_event(text, streaming=True, message_id=self._message_id))]
+
+    def _on_reasoning(self, text: str) -> list[Emit]:
+        if not text:
+            return []
+        self._note_first_token()
+        if not self._display_reasoning:
+            return []
+        self._reasoning += text
+        if not self._streaming:
+            return []
+        event = plain_event(
+            text, streaming=True, chain_type=CHAIN_REASONING, message_id=self._message_id
+        )
+        return [Emit(event)]
+
+    def _after_flush(self, event: Event, attachment_id: str | None = None) -> list[Emit]:
+        return [*self._flush(), Emit(event, attachment_id)]
+
+    def _flush(self) -> list[Emit]:
+        """Not streaming: send the held-back reasoning line and text as full plains."""
+        if self._streaming:
+            return []
+        out = []
+        if self._reasoning:
+            line = f"{REASONING_PREFIX}{self._reasoning}\n"
+            out.append(Emit(plain_event(line, streaming=False, message_id=self._message_id)))
+        if self._text:
+            out.append(Emit(plain_event(self._text, streaming=False, message_id=self._message_id)))
+        self._text = ""
+        self._reasoning = ""
+        return out
+
+    def _note_first_token(self) -> None:
+        if self._streaming and self._first_token is None:
+            self._first_token = self._clock()
+
+    def _stats(self) -> AgentStats:
+        first = NO_FIRST_TOKEN if self._first_token is None else self._first_token - self._start
+        return AgentStats(
+            input_other=self._input_other,
+            input_cached=self._input_cached,
+            output=self._output,
+            start_time=self._start,
+            end_time=self._clock(),
+            time_to_first_token=first,
+        )
+
+    def _check_open(self) -> None:
+        if self._finished:
+            raise RuntimeError("the turn has already finished")

@@ -1,0 +1,23 @@
+"""GET /api/v1/configs (scope config): the config files, default last (observed §4.4, F16)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..request import Request
+from ..response import Response, json_ok
+from ..routing import RouteTable
+
+if TYPE_CHECKING:
+    from ..runtime import Services
+
+
+def routes(services: Services) -> RouteTable:
+    async def list_configs(request: Request) -> Response:
+        listed = [
+            {"id": c.id, "name": c.name, "path": c.path, "is_default": c.is_default}
+            for c in services.configs.listed()
+        ]
+        return json_ok({"configs": listed})
+
+    return {"/api/v1/configs": {"GET": list_configs}}

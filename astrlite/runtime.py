@@ -1,0 +1,82 @@
+"""Start-up: the data directory, database, configs and keys a server runs with."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import configs, keys
+from .app import App
+from .options import Options
+from .routes import build_table
+from .routing import Router
+from .store.attachments import AttachmentStore
+from .store.db import Database, StoreError
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says what to fix."""
+
+
+@dataclass
+class Services:
+    options: Options
+    data_dir: Path
+    db: Database
+    configs: configs.ConfigSet
+    keys: keys.KeyVerifier
+    attachments: AttachmentStore
+
+
+def prepare_data_dir(path: Path) -> Path:
+    """Create the data directory and prove it is writable, with a clear error if not."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise StartupError(
+            f"cannot write to data directory {path}: {error.strerror}; "
+            "choose another with --data-dir"
+        ) from None
+    return path
+
+
+def static_keys(options: Options, environ: Mapping[str, str]) -> list[str]:
+    found = [
+        keys.check_static_key(key.strip(), "ASTRLITE_API_KEY")
+        for key in environ.get("ASTRLITE_API_KEY", "").split(",")
+        if key.strip()
+    ]
+    if options.api_key_file:
+        found += keys.read_key_file(Path(options.api_key_file))
+    return found
+
+
+def open_services(options: Options, environ: Mapping[str, str] | None = None) -> Services:
+    environ = os.environ if environ is None else environ
+    data_dir = prepare_data_dir(Path(options.data_dir))
+    try:
+        extra_keys = static_keys(options, environ)
+        config_set = configs.load(data_dir)
+        db = Database(data_dir)
+    except (keys.KeyError_, configs.ConfigError, StoreError) as error:
+        raise StartupError(str(error)) from None
+    attachments = AttachmentStore(db, data_dir)
+    attachments.remove_leftovers()
+    return Services(
+        options, data_dir, db, config_set, keys.KeyVerifier(db, extra_keys), attachments
+    )
+
+
+def build_app(services: Services) -> App:
+    return App(
+        services.options,
+        Router(build_table(services)),
+        services.keys,
+        touch=services.keys.touch_if_due,
+    )

@@ -1,0 +1,1 @@
+"""Persistent state: one sqlite database (WAL) in the data directory, plus files."""

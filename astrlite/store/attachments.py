@@ -1,0 +1,165 @@
+"""Attachments: files under attachments/YYYY/MM/DD/<uuid hex><safe suffix> (F8), one row
+each, owned by the key that made them (F11).
+
+A file is written to attachments/.incoming/ first and moved into place only when it is
+complete; the row is committed only after the move. So a crash leaves at most a
+temporary file (removed at the next start) and never a row without its file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.to_thread
+
+from .. import filenames, sniff
+from . import clock
+from .db import Database
+
+ATTACHMENTS_DIR = "attachments"
+INCOMING_DIR = ".incoming"
+COPY_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRow:
+    attachment_id: str
+    owner_key_id: str | None
+    original_name: str
+    path: str  # relative to the data directory
+    size: int
+    sha256: str
+    mime_type: str
+    kind: str  # image | record | video | file
+    created_at: str
+
+    @property
+    def stored_name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+def _row(row: sqlite3.Row) -> AttachmentRow:
+    return AttachmentRow(**{name: row[name] for name in AttachmentRow.__slots__})
+
+
+class AttachmentStore:
+    def __init__(self, db: Database, data_dir: Path) -> None:
+        self.db = db
+        self.data_dir = data_dir
+        self.root = data_dir / ATTACHMENTS_DIR
+        self.incoming = self.root / INCOMING_DIR
+        self.incoming.mkdir(parents=True, exist_ok=True)
+
+    def remove_leftovers(self) -> int:
+        """Delete temporary files of uploads that never finished (a crash, a kill)."""
+        removed = 0
+        for leftover in self.incoming.iterdir():
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    def get(self, attachment_id: str, owner_key_id: str) -> AttachmentRow | None:
+        """The row, if it exists and belongs to this key (F11); None otherwise."""
+        row = self.db.reader.execute(
+            "SELECT * FROM attachments WHERE attachment_id = ? AND owner_key_id = ?",
+            (attachment_id, owner_key_id),
+        ).fetchone()
+        return None if row is None else _row(row)
+
+    def absolute(self, row: AttachmentRow) -> Path:
+        return self.data_dir / row.path
+
+    def temporary_path(self) -> Path:
+        return self.incoming / f"{uuid.uuid4().hex}.part"
+
+    def _final_path(self, original_name: str) -> tuple[Path, str]:
+        today = clock.now()
+        folder = f"{ATTACHMENTS_DIR}/{today:%Y/%m/%d}"
+        name = uuid.uuid4().hex + filenames.safe_suffix(original_name)
+        return self.data_dir / folder / name, f"{folder}/{name}"
+
+    def _place(self, temporary: Path, original_name: str) -> tuple[Path, str]:
+        final, relative = self._final_path(original_name)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temporary, final)
+        return final, relative
+
+    async def commit(
+        self,
+        temporary: Path,
+        *,
+        original_name: str,
+        size: int,
+        sha256: str,
+        mime_type: str,
+        kind: str,
+        owner_key_id: str | None,
+    ) -> AttachmentRow:
+        """Move a complete temporary file into place, then commit its row."""
+        final, relative = self._place(temporary, original_name)
+        row = AttachmentRow(
+            str(uuid.uuid4()),
+            owner_key_id,
+            original_name,
+            relative,
+            size,
+            sha256,
+            mime_type,
+            kind,
+            clock.now_iso(),
+        )
+        try:
+            await self.db.write(lambda conn: _insert(conn, row))
+        except BaseException:
+            final.unlink(missing_ok=True)
+            raise
+        return row
+
+    async def store_copy(
+        self, source: Path, *, filename: str, kind: str | None, owner_key_id: str | None
+    ) -> AttachmentRow:
+        """Copy a file (a bot's media reply) into the store; its type is sniffed."""
+        temporary = self.temporary_path()
+        size, digest, head = await anyio.to_thread.run_sync(_copy, source, temporary)
+        name = filenames.sanitize_filename(filename)
+        sniffed = sniff.sniff(head, None, name)
+        return await self.commit(
+            temporary,
+            original_name=name,
+            size=size,
+            sha256=digest,
+            mime_type=sniffed.mime_type,
+            kind=kind or sniffed.kind,
+            owner_key_id=owner_key_id,
+        )
+
+
+def _insert(conn: sqlite3.Connection, row: AttachmentRow) -> None:
+    names = AttachmentRow.__slots__
+    conn.execute(
+        f"INSERT INTO attachments ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+        tuple(getattr(row, name) for name in names),
+    )
+
+
+def _copy(source: Path, target: Path) -> tuple[int, str, bytes]:
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    try:
+        with open(source, "rb") as reader, open(target, "wb") as writer:
+            while chunk := reader.read(COPY_CHUNK):
+                if not head:
+                    head = chunk[: sniff.SNIFF_BYTES]
+                digest.update(chunk)
+                writer.write(chunk)
+                size += len(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return size, digest.hexdigest(), head

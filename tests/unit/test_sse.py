@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import json
+
+from astrlite.sse import HEARTBEAT, SSE_HEADERS, encode_event
+
+
+def test_frame_matches_the_original_byte_for_byte() -> None:
+    event = {"type": "session_id", "data": None, "session_id": "sess-stream-1"}
+    expected = b'data: {"type": "session_id", "data": null, "session_id": "sess-stream-1"}\n\n'
+    assert encode_event(event) == expected
+
+
+def test_non_ascii_is_raw_utf8_and_key_order_is_kept() -> None:
+    event = {"z": "LLM 响应错误: boom 🤔", "a": [1, 2.5, True]}
+    frame = encode_event(event)
+    assert frame == 'data: {"z": "LLM 响应错误: boom 🤔", "a": [1, 2.5, true]}\n\n'.encode()
+
+
+def test_newlines_inside_data_stay_escaped_in_one_line() -> None:
+    frame = encode_event({"data": "a\nb\r\n"})
+    assert frame == b'data: {"data": "a\\nb\\r\\n"}\n\n'
+    assert frame.count(b"\n") == 2
+
+
+def test_lone_surrogate_becomes_a_json_escape() -> None:
+    frame = encode_event({"data": "x\ud800y"})
+    assert frame == b'data: {"data": "x\\ud800y"}\n\n'
+    assert json.loads(frame[len(b"data: ") :]) == {"data": "x\ud800y"}
+
+
+def test_heartbeat_and_headers() -> None:
+    assert HEARTBEAT == b": heartbeat\n\n"
+    assert SSE_HEADERS == (
+        (b"content-type", b"text/event-stream"),
+        (b"cache-control", b"no-cache"),
+        (b"connection", b"keep-alive"),
+    )
