@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from . import auth
+from .background import Background
 from .errors import INTERNAL_ERROR, ApiError
 from .options import Options
 from .request import Request
@@ -26,11 +27,13 @@ class App:
         router: Router,
         verify_key: auth.KeyVerifier,
         touch: Callable[[auth.Principal], Awaitable[None]] | None = None,
+        background: Background | None = None,
     ) -> None:
         self.options = options
         self.router = router
         self.verify_key = verify_key
         self.touch = touch
+        self.background = background or Background()
 
     async def handle(self, request: Request) -> Response:
         try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import configs, keys
 from .app import App
+from .background import Background
 from .options import Options
 from .routes import build_table
 from .routing import Router
@@ -29,6 +30,7 @@ class Services:
     configs: configs.ConfigSet
     keys: keys.KeyVerifier
     attachments: AttachmentStore
+    background: Background = field(default_factory=Background)
 
 
 def prepare_data_dir(path: Path) -> Path:
@@ -79,4 +81,5 @@ def build_app(services: Services) -> App:
         Router(build_table(services)),
         services.keys,
         touch=services.keys.touch_if_due,
+        background=services.background,
     )

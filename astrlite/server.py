@@ -85,18 +85,22 @@ class Server:
         self._stop = anyio.Event()
         if self._stop_requested:
             self._stop.set()
-        async with anyio.create_task_group() as connections:
-            async with anyio.create_task_group() as control:
-                control.start_soon(self._accept_loop, listener, connections)
-                if handle_signals:
-                    control.start_soon(self._wait_for_signal)
-                await self._stop.wait()
-                control.cancel_scope.cancel()
-            await listener.aclose()
-            self.lifecycle.stop()
-            with anyio.move_on_after(options.shutdown_grace):
-                await self.lifecycle.all_done.wait()
-            connections.cancel_scope.cancel()
+        async with anyio.create_task_group() as background:
+            self.app.background.attach(background)
+            async with anyio.create_task_group() as connections:
+                async with anyio.create_task_group() as control:
+                    control.start_soon(self._accept_loop, listener, connections)
+                    if handle_signals:
+                        control.start_soon(self._wait_for_signal)
+                    await self._stop.wait()
+                    control.cancel_scope.cancel()
+                await listener.aclose()
+                self.lifecycle.stop()
+                with anyio.move_on_after(options.shutdown_grace):
+                    await self.lifecycle.all_done.wait()
+                connections.cancel_scope.cancel()
+            background.cancel_scope.cancel()
+        self.app.background.attach(None)
 
     async def _wait_for_signal(self) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
