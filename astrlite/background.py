@@ -4,7 +4,7 @@ cancels it after the shutdown grace period."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio.abc
@@ -17,7 +17,7 @@ class Background:
     def attach(self, group: anyio.abc.TaskGroup | None) -> None:
         self._group = group
 
-    def start_soon(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    def start_soon(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         if self._group is None:
             raise RuntimeError("background tasks need a running server")
         self._group.start_soon(func, *args)

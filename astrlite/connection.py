@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
@@ -92,7 +92,9 @@ class Connection:
         self.app = app
         self.options = app.options
         self.lifecycle = lifecycle
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=app.options.max_header_bytes)
+        self.h11 = h11.Connection(
+            h11.SERVER, max_incomplete_event_size=app.options.max_header_bytes
+        )
         self._body_started = 0.0
         self._body_received = 0
         self._content_length: int | None = None
@@ -245,8 +247,8 @@ class Connection:
             response = self.app.error_response(error)
             response.close = True
             started = time.perf_counter()
-            await self._send(b"GET", response)
-            _log_access("-", b"-", response.status, len(response.body), started)  # type: ignore[arg-type]
+            sent = await self._send(b"GET", response)
+            _log_access("-", b"-", response.status, sent, started)
             await self._linger()
 
     async def _linger(self) -> None:
@@ -359,7 +361,7 @@ class Connection:
         return keep_alive and self.h11.our_state is h11.DONE
 
 
-def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     """The declared body size (h11 has validated it); None for a chunked body."""
     for name, value in headers:
         if name == b"content-length":

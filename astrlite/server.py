@@ -3,11 +3,11 @@ exception or on EMFILE), with a connection cap and a graceful shutdown."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import signal
 import socket
-from collections.abc import Callable
 
 import anyio
 import anyio.abc
@@ -142,9 +142,7 @@ class Server:
 
 async def _refuse_busy(stream: anyio.abc.SocketStream) -> None:
     with anyio.move_on_after(1):
-        try:
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             await stream.send(BUSY_RESPONSE)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            pass
     with anyio.move_on_after(1, shield=True):
         await stream.aclose()

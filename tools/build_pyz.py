@@ -27,14 +27,14 @@ FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 SKIPPED_PARTS = {"__pycache__", "bin"}
 
 # Kept free of syntax newer than Python 3.0 so an old interpreter can print the message.
-BOOTSTRAP = b'''import sys
+BOOTSTRAP = b"""import sys
 if sys.version_info < (3, 10):
     sys.stderr.write("astrlite needs Python 3.10 or newer; this is Python %d.%d.\\n"
                      % sys.version_info[:2])
     sys.exit(1)
 from astrlite.cli import main
 sys.exit(main())
-'''
+"""
 
 
 def vendor() -> Path:
@@ -46,9 +46,20 @@ def vendor() -> Path:
     shutil.rmtree(BUILD, ignore_errors=True)
     subprocess.run(
         [
-            sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--require-hashes",
-            "--only-binary", ":all:", "--no-compile", "--target", str(BUILD),
-            "-r", str(VENDOR_REQUIREMENTS),
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--require-hashes",
+            "--only-binary",
+            ":all:",
+            "--no-compile",
+            "--target",
+            str(BUILD),
+            "-r",
+            str(VENDOR_REQUIREMENTS),
         ],
         check=True,
     )
@@ -89,7 +100,8 @@ def write_archive(files: dict[str, bytes], target: Path) -> None:
     temporary.replace(target)
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    target = Path(argv[0]).resolve() if argv else DIST
     vendored = vendor()
     files: dict[str, bytes] = {"__main__.py": BOOTSTRAP}
     for top in sorted(vendored.iterdir()):
@@ -99,10 +111,10 @@ def main() -> int:
     files.update(collect(ROOT, ROOT / "astrlite"))
     for name in [n for n in files if n.endswith(".py") and n != "__main__.py"]:
         files[name[:-3] + ".pyc"] = bytecode(name, files[name])
-    write_archive(files, DIST)
-    print(f"built {DIST.relative_to(ROOT)} ({DIST.stat().st_size // 1024} KiB, {len(files)} files)")
+    write_archive(files, target)
+    print(f"built {target} ({target.stat().st_size // 1024} KiB, {len(files)} files)")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

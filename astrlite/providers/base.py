@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ class Usage:
     output: int
 
 
-ProviderEvent = Union[TextDelta, ReasoningDelta, ToolCall, ToolResult, MediaReply, Usage]
+ProviderEvent = TextDelta | ReasoningDelta | ToolCall | ToolResult | MediaReply | Usage
 
 
 class ProviderError(Exception):

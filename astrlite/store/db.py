@@ -39,8 +39,9 @@ def _version(conn: sqlite3.Connection) -> int:
     return 0 if row is None else int(row[0])
 
 
-def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> int:
+def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] | None = None) -> int:
     """Bring the schema up to date in place; refuse a database from a newer astrlite."""
+    migrations = MIGRATIONS if migrations is None else migrations
     conn.execute("BEGIN IMMEDIATE")
     try:
         current = _version(conn)

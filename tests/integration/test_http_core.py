@@ -93,7 +93,8 @@ def test_keep_alive_reuses_one_connection(srv: Running) -> None:
 def test_pipelined_requests_are_answered_in_order(srv: Running) -> None:
     body = b'{"n": 1}'
     requests = (
-        b"POST /t/json HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n" + body
+        b"POST /t/json HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n"
+        + body
         + b"GET /t/ignore HTTP/1.1\r\nHost: x\r\n\r\n"
         + b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
     )
@@ -111,7 +112,9 @@ def test_pipelined_requests_are_answered_in_order(srv: Running) -> None:
 
 def test_head_has_get_headers_and_no_body(srv: Running) -> None:
     get = httpx.get(srv.url + "/api/v1/openapi.json")
-    raw = exchange(srv, b"HEAD /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw = exchange(
+        srv, b"HEAD /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     head, _, rest = raw.partition(b"\r\n\r\n")
     assert status_of(raw) == 200
     assert rest == b""
@@ -163,24 +166,54 @@ def test_handler_exception_is_a_500_envelope_and_logged(
 @pytest.mark.parametrize(
     ("raw", "status", "message"),
     [
-        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(64), 400, "Malformed HTTP request"),
+        (
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(64),
+            400,
+            "Malformed HTTP request",
+        ),
         (b"GARBAGE GARBAGE GARBAGE\r\n\r\n", 400, "Malformed HTTP request"),
-        (b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 20000 + b"\r\n\r\n", 431,
-         "Request headers too large"),
-        (b"POST /t/json HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
-         400, "Malformed HTTP request"),
-        (b"POST /t/json HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n", 400,
-         "Malformed HTTP request"),
-        (b"POST /t/json HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
-         400, "Malformed HTTP request"),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 20000 + b"\r\n\r\n",
+            431,
+            "Request headers too large",
+        ),
+        (
+            b"POST /t/json HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
+            400,
+            "Malformed HTTP request",
+        ),
+        (
+            b"POST /t/json HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n",
+            400,
+            "Malformed HTTP request",
+        ),
+        (
+            b"POST /t/json HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+            400,
+            "Malformed HTTP request",
+        ),
         (b"GET /api/v1/%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Malformed request target"),
         (b"GET /api/v1/%ff%fe HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Malformed request target"),
-        (b"GET /api/v1/im/bots?api_key=%e2%28 HTTP/1.1\r\nHost: x\r\n\r\n", 400,
-         "Malformed request target"),
+        (
+            b"GET /api/v1/im/bots?api_key=%e2%28 HTTP/1.1\r\nHost: x\r\n\r\n",
+            400,
+            "Malformed request target",
+        ),
         (b"GET /api/v1/im/bots?x=%4 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Malformed request target"),
     ],
-    ids=["tls-hello", "garbage", "huge-header", "conflicting-cl", "negative-cl", "bad-chunked",
-         "bad-percent", "bad-utf8-path", "bad-utf8-query", "short-percent"],
+    ids=[
+        "tls-hello",
+        "garbage",
+        "huge-header",
+        "conflicting-cl",
+        "negative-cl",
+        "bad-chunked",
+        "bad-percent",
+        "bad-utf8-path",
+        "bad-utf8-query",
+        "short-percent",
+    ],
 )
 def test_malformed_requests_get_a_clean_error(
     srv: Running, raw: bytes, status: int, message: str
@@ -201,7 +234,9 @@ def test_body_longer_than_declared_poisons_only_its_connection(srv: Running) -> 
 
 
 def test_bare_crlf_is_ignored_before_a_request_or_times_out_alone(srv: Running) -> None:
-    answer = exchange(srv, b"\r\n\r\nGET /t/ignore HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = exchange(
+        srv, b"\r\n\r\nGET /t/ignore HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     assert status_of(answer) == 200  # RFC 9112 §2.2: leading empty lines are ignored
     assert exchange(srv, b"\r\n") == b""  # nothing but an empty line: closed when idle
     with srv.connect() as sock:
@@ -213,8 +248,16 @@ def test_bare_crlf_is_ignored_before_a_request_or_times_out_alone(srv: Running) 
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"not json", b"[1, 2]", b'"text"', b"null", b"[" * 100_000 + b"]" * 100_000,
-     b'{"n": ' + b"7" * 10_000 + b"}", b"\xff\xfe{}"],
+    [
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b'"text"',
+        b"null",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"n": ' + b"7" * 10_000 + b"}",
+        b"\xff\xfe{}",
+    ],
     ids=["empty", "invalid", "array", "string", "null", "deep", "huge-number", "bad-utf8"],
 )
 def test_json_bodies_that_are_not_objects(body: bytes) -> None:
@@ -317,6 +360,7 @@ def test_connection_cap_answers_503() -> None:
 def test_graceful_shutdown_lets_in_flight_requests_finish() -> None:
     results: list[int] = []
     with running_server(TEST_ROUTES, shutdown_grace=5) as srv:
+
         def call() -> None:
             results.append(httpx.get(srv.url + "/t/slow", timeout=5).status_code)
 
