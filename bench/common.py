@@ -1,0 +1,124 @@
+"""Starting servers as subprocesses and measuring them."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYZ = ROOT / "dist" / "astrlite.pyz"
+BENCH_KEY = "abk_bench_key_0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def astrlite_command(port: int, data_dir: str) -> list[str]:
+    return [sys.executable, str(PYZ), "--port", str(port), "--data-dir", data_dir]
+
+
+def uvicorn_command(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.baseline_app:app",
+        "--http",
+        "h11",
+        "--port",
+        str(port),
+    ]
+
+
+@dataclass
+class Started:
+    process: subprocess.Popen[bytes]
+    url: str
+    seconds_to_first_answer: float
+
+
+def wait_for_answer(url: str, started: float, timeout: float = 20) -> float:
+    while time.perf_counter() - started < timeout:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                response.read()
+                return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.002)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@contextmanager
+def server(kind: str, data_dir: str | None = None) -> Iterator[Started]:
+    port = free_port()
+    env = {**os.environ, "ASTRLITE_API_KEY": BENCH_KEY, "PYTHONPATH": str(ROOT)}
+    with tempfile.TemporaryDirectory() as tmp:
+        command = (
+            astrlite_command(port, data_dir or tmp) if kind == "astrlite" else uvicorn_command(port)
+        )
+        path = "/api/v1/openapi.json" if kind == "astrlite" else "/"
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            seconds = wait_for_answer(f"http://127.0.0.1:{port}{path}", started)
+            yield Started(process, f"http://127.0.0.1:{port}", seconds)
+        finally:
+            process.terminate()
+            process.wait(15)
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(rf"^{field}:\s+(\d+) kB", status, re.M)
+    return int(match.group(1)) if match else 0
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def have_wrk() -> bool:
+    return shutil.which("wrk") is not None
+
+
+@dataclass
+class Load:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(
+    url: str, *, connections: int = 32, seconds: int = 5, headers: dict[str, str] | None = None
+) -> Load:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    return Load(rps, p50, p99)
