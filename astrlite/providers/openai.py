@@ -1,0 +1,419 @@
+"""The `openai` provider: any OpenAI-compatible `POST {base_url}/chat/completions`.
+
+Config entry (CONTRACT §5, plus `verify` as configs.py allows): {"id", "type": "openai",
+"base_url", "api_key", "model", "timeout", "ca_file", "proxy", "verify"}; build the
+provider with OpenAIProvider.from_entry. Streamed replies are read as server-sent events,
+the rest as one JSON document; either way the provider yields ReasoningDelta, TextDelta
+and Usage events, and turns every failure into a ProviderError a user can act on.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from astrlite import __version__
+from astrlite.httpclient import Client, HttpClientError, Response, parse_proxy, parse_url
+from astrlite.providers.base import (
+    Attachment,
+    ChatMessage,
+    ProviderError,
+    ProviderEvent,
+    ProviderRequest,
+    ReasoningDelta,
+    TextDelta,
+    Usage,
+)
+
+# A whole non-streamed reply: 128k tokens of output is about 1 MiB of JSON.
+MAX_REPLY_BYTES = 16 * 1024 * 1024
+# Error bodies are short JSON; only their message (or first characters) is shown.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+ERROR_TEXT_CHARS = 200
+# One streamed chunk is a few hundred bytes; this bounds what a broken upstream can make
+# us buffer while waiting for the end of a line or event.
+MAX_SSE_EVENT_BYTES = 4 * 1024 * 1024
+# OpenAI's limit for one image; a larger one is described in text instead of sent.
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+
+DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIConfig:
+    id: str
+    base_url: str
+    model: str
+    api_key: str = ""
+    timeout: float = DEFAULT_TIMEOUT  # seconds, for connecting and between reads
+    ca_file: str | None = None
+    proxy: str | None = None
+    verify: bool = True  # false: no TLS certificate check (logged as a warning)
+
+    @classmethod
+    def from_entry(cls, entry: Mapping[str, Any], data_dir: str | Path = ".") -> OpenAIConfig:
+        """Validate a config entry; ValueError("<key>: <problem>") when it is wrong.
+
+        A relative ca_file is taken relative to data_dir.
+        """
+        ca_file = _optional_string(entry, "ca_file")
+        verify = entry.get("verify", True)
+        if not isinstance(verify, bool):
+            raise ValueError("verify: must be true or false")
+        config = cls(
+            id=_string(entry, "id", ""),
+            base_url=_string(entry, "base_url", ""),
+            model=_string(entry, "model", ""),
+            api_key=_string(entry, "api_key", ""),
+            timeout=_timeout(entry.get("timeout", DEFAULT_TIMEOUT)),
+            ca_file=str(Path(data_dir, ca_file)) if ca_file else None,
+            proxy=_optional_string(entry, "proxy"),
+            verify=verify,
+        )
+        if not config.id or not config.model:
+            raise ValueError(f"{'id' if not config.id else 'model'}: must be a non-empty string")
+        if not re.fullmatch(r"[\x21-\x7e]*", config.api_key):
+            raise ValueError("api_key: must be printable ASCII without spaces")
+        for key, check in (("base_url", parse_url), ("proxy", parse_proxy)):
+            value = getattr(config, key)
+            try:
+                if value is not None:
+                    check(value)
+            except HttpClientError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+        return config
+
+
+def _string(entry: Mapping[str, Any], key: str, default: str) -> str:
+    value = entry.get(key, default)
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: must be a string")
+    return value
+
+
+def _optional_string(entry: Mapping[str, Any], key: str) -> str | None:
+    value = entry.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key}: must be a string or null")
+    return value or None
+
+
+def _timeout(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError("timeout: must be a positive number of seconds")
+    return float(value)
+
+
+def _default_tls(config: OpenAIConfig) -> bool:
+    """Whether the entry leaves TLS and proxy settings to the shared client."""
+    return config.ca_file is None and config.proxy is None and config.verify
+
+
+class OpenAIProvider:
+    """Uses the shared client unless the entry sets its own ca_file, proxy or verify."""
+
+    def __init__(self, config: OpenAIConfig, client: Client | None = None) -> None:
+        self.id = config.id
+        self._config = config
+        self._url = config.base_url.rstrip("/") + "/chat/completions"
+        self._owns_client = client is None or not _default_tls(config)
+        if self._owns_client or client is None:
+            client = Client(ca_file=config.ca_file, verify=config.verify, proxy=config.proxy)
+        self._client = client
+
+    @classmethod
+    def from_entry(
+        cls, entry: Mapping[str, Any], data_dir: str | Path = ".", client: Client | None = None
+    ) -> OpenAIProvider:
+        """ValueError with the problem for a bad entry or an unreadable ca_file."""
+        config = OpenAIConfig.from_entry(entry, data_dir)
+        try:
+            return cls(config, client)
+        except HttpClientError as exc:
+            raise ValueError(str(exc)) from None
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def reply(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        payload = build_payload(request, self._config.model, await _image_urls(request.messages))
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        timeout = self._config.timeout
+        try:
+            async with self._client.request(
+                "POST",
+                self._url,
+                headers=self._headers(request.stream),
+                body=body,
+                connect_timeout=timeout,
+                read_timeout=timeout,
+            ) as response:
+                if not 200 <= response.status < 300:
+                    raise ProviderError(await _status_error(response))
+                content_type = response.header("content-type") or ""
+                if request.stream and content_type.startswith("text/event-stream"):
+                    stream = ChatStream()
+                    async for chunk in response.aiter_bytes():
+                        for event in stream.feed(chunk):
+                            yield event
+                        if stream.done:
+                            return
+                    raise ProviderError("upstream stream ended without [DONE]")
+                # Some servers ignore "stream": true and answer with one JSON document.
+                for event in reply_events(await response.read(MAX_REPLY_BYTES)):
+                    yield event
+        except HttpClientError as exc:
+            raise ProviderError(str(exc)) from None
+
+    def _headers(self, stream: bool) -> list[tuple[str, str]]:
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Accept", "text/event-stream" if stream else "application/json"),
+            ("User-Agent", f"astrlite/{__version__}"),
+        ]
+        if self._config.api_key:
+            headers.append(("Authorization", f"Bearer {self._config.api_key}"))
+        return headers
+
+
+async def _status_error(response: Response) -> str:
+    try:
+        body = await response.read(MAX_ERROR_BODY_BYTES)
+    except HttpClientError:
+        body = b""
+    return status_error_text(response.status, body)
+
+
+def status_error_text(status: int, body: bytes) -> str:
+    """`upstream returned HTTP 401: <OpenAI's error message, or the body's start>`."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        error = _dig(json.loads(text), "error")
+    except ValueError:
+        error = None
+    message = _text(_dig(error, "message")) or _text(error) or text[:ERROR_TEXT_CHARS]
+    return (
+        f"upstream returned HTTP {status}: {message}"
+        if message
+        else f"upstream returned HTTP {status}"
+    )
+
+
+# -- building the request ---------------------------------------------------------------
+
+
+def build_payload(
+    request: ProviderRequest, default_model: str, image_urls: Mapping[str, str]
+) -> dict[str, Any]:
+    """The /chat/completions body; image_urls maps an attachment path to its data: URL."""
+    payload: dict[str, Any] = {
+        "model": request.model or default_model,
+        "messages": [_message_json(message, image_urls) for message in request.messages],
+        "stream": request.stream,
+    }
+    if request.stream:
+        payload["stream_options"] = {"include_usage": True}
+    return payload
+
+
+def _message_json(message: ChatMessage, image_urls: Mapping[str, str]) -> dict[str, Any]:
+    # Only user messages may carry image parts; anything not sent as one is described.
+    sent = [a for a in message.attachments if message.role == "user" and a.path in image_urls]
+    notes = [_describe(a) for a in message.attachments if a not in sent]
+    text = "\n".join(part for part in (message.text, *notes) if part)
+    if not sent:
+        return {"role": message.role, "content": text}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    for attachment in sent:
+        parts.append({"type": "image_url", "image_url": {"url": image_urls[attachment.path]}})
+    return {"role": message.role, "content": parts}
+
+
+def _describe(attachment: Attachment) -> str:
+    return f"[{attachment.kind}: {attachment.filename} ({attachment.mime_type})]"
+
+
+async def _image_urls(messages: tuple[ChatMessage, ...]) -> dict[str, str]:
+    urls: dict[str, str] = {}
+    for message in messages:
+        for attachment in message.attachments:
+            wanted = message.role == "user" and attachment.kind == "image"
+            if wanted and attachment.path not in urls:
+                url = await anyio.to_thread.run_sync(_data_url, attachment)
+                if url is not None:
+                    urls[attachment.path] = url
+    return urls
+
+
+def _data_url(attachment: Attachment) -> str | None:
+    """The image as a data: URL, or None when it is too large to send."""
+    try:
+        with open(attachment.path, "rb") as file:
+            data = file.read(MAX_IMAGE_BYTES + 1)
+    except OSError as exc:
+        raise ProviderError(
+            f"cannot read attachment {attachment.filename}: {exc.strerror}"
+        ) from None
+    if len(data) > MAX_IMAGE_BYTES:
+        return None
+    return f"data:{attachment.mime_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+# -- reading the reply --------------------------------------------------------------------
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+class SseDecoder:
+    """Incremental text/event-stream parser (WHATWG HTML §9.2.6) keeping only `data`.
+
+    feed() returns the data of each event completed by the bytes given: `data` lines
+    joined with "\\n". Comments and other fields are ignored; an event cut off by the end
+    of the stream is never returned, as the standard says.
+    """
+
+    def __init__(self, max_event_bytes: int = MAX_SSE_EVENT_BYTES) -> None:
+        self._max = max_event_bytes
+        self._buffer = bytearray()
+        self._scanned = 0  # _buffer holds no line end before this offset
+        self._data: list[str] = []
+        self._data_bytes = 0
+        self._at_start = True
+        self._after_cr = False  # the last line ended with CR, maybe half of a CRLF
+
+    def feed(self, chunk: bytes) -> list[str]:
+        if self._after_cr and chunk:
+            chunk = chunk.removeprefix(b"\n")  # the LF of a CRLF split between reads
+            self._after_cr = False
+        self._buffer += chunk
+        events: list[str] = []
+        start = 0
+        while match := _LINE_END.search(self._buffer, self._scanned):
+            self._line(bytes(self._buffer[start : match.start()]), events)
+            start = self._scanned = match.end()
+            self._after_cr = match.group() == b"\r" and start == len(self._buffer)
+        del self._buffer[:start]
+        self._scanned = len(self._buffer)
+        if len(self._buffer) + self._data_bytes > self._max:
+            raise ProviderError(f"upstream sent an event longer than {self._max} bytes")
+        return events
+
+    def _line(self, raw: bytes, events: list[str]) -> None:
+        if self._at_start:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+            self._at_start = False
+        if not raw:
+            if self._data:
+                events.append("\n".join(self._data))
+            self._data, self._data_bytes = [], 0
+            return
+        field, _, value = raw.decode("utf-8", "replace").partition(":")
+        if field == "data":
+            self._data.append(value.removeprefix(" "))
+            self._data_bytes += len(raw)
+
+
+class ChatStream:
+    """Turns the bytes of a streamed /chat/completions reply into provider events.
+
+    Usage is emitted once, at `[DONE]`, from the last chunk that carried it (some servers
+    repeat it in every chunk).
+    """
+
+    def __init__(self) -> None:
+        self._decoder = SseDecoder()
+        self._usage: Usage | None = None
+        self.done = False
+
+    def feed(self, chunk: bytes) -> list[ProviderEvent]:
+        events: list[ProviderEvent] = []
+        for data in self._decoder.feed(chunk):
+            if self.done:
+                break
+            if data == "[DONE]":
+                self.done = True
+                events.extend([self._usage] if self._usage else [])
+            elif data.strip():
+                events.extend(self._chunk_events(data))
+        return events
+
+    def _chunk_events(self, data: str) -> list[ProviderEvent]:
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise ProviderError(
+                f"upstream sent a stream chunk that is not JSON: {data[:ERROR_TEXT_CHARS]}"
+            ) from None
+        _raise_embedded_error(chunk)
+        self._usage = _usage(_dig(chunk, "usage")) or self._usage
+        return _message_events(_dig(chunk, "choices", 0, "delta"))
+
+
+def reply_events(body: bytes) -> list[ProviderEvent]:
+    """The events of a non-streamed reply: reasoning, text, usage."""
+    try:
+        reply = json.loads(body)
+    except ValueError:
+        text = body.decode("utf-8", "replace")[:ERROR_TEXT_CHARS]
+        raise ProviderError(f"upstream sent a reply that is not JSON: {text}") from None
+    _raise_embedded_error(reply)
+    message = _dig(reply, "choices", 0, "message")
+    if message is None:
+        raise ProviderError("upstream reply has no choices[0].message")
+    usage = _usage(_dig(reply, "usage"))
+    return [*_message_events(message), *([usage] if usage else [])]
+
+
+def _raise_embedded_error(document: object) -> None:
+    # Some servers report failures inside a 200 reply or mid-stream.
+    error = _dig(document, "error")
+    if error is not None:
+        detail = _text(_dig(error, "message")) or _text(error) or json.dumps(error)
+        raise ProviderError(f"upstream error: {detail[:ERROR_TEXT_CHARS]}")
+
+
+def _message_events(message: object) -> list[ProviderEvent]:
+    """A message (non-streamed) or a delta (streamed): its reasoning, then its text."""
+    events: list[ProviderEvent] = []
+    reasoning = _text(_dig(message, "reasoning_content")) or _text(_dig(message, "reasoning"))
+    if reasoning:
+        events.append(ReasoningDelta(reasoning))
+    content = _text(_dig(message, "content"))
+    if content:
+        events.append(TextDelta(content))
+    return events
+
+
+def _usage(usage: object) -> Usage | None:
+    prompt = _dig(usage, "prompt_tokens")
+    output = _dig(usage, "completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(output, int):
+        return None
+    cached = _dig(usage, "prompt_tokens_details", "cached_tokens")
+    cached = cached if isinstance(cached, int) else 0
+    return Usage(input_other=max(prompt - cached, 0), input_cached=cached, output=output)
+
+
+def _dig(value: object, *path: str | int) -> object:
+    """value[path[0]][path[1]]..., or None where the shape differs."""
+    for key in path:
+        if isinstance(key, str) and isinstance(value, dict):
+            value = value.get(key)
+        elif isinstance(key, int) and isinstance(value, list) and len(value) > key:
+            value = value[key]
+        else:
+            return None
+    return value
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
