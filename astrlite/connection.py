@@ -33,7 +33,11 @@ from .target import parse_target, redact
 log = logging.getLogger("astrlite")
 access_log = logging.getLogger("astrlite.access")
 
-RECEIVE_SIZE = 65536
+# At least the 256 KiB asyncio's transport reads at a time: anyio's stream pauses
+# reading only once its queue runs empty, so a smaller receive that leaves part of a
+# read queued lets a fast client fill memory (measured: +220 MiB on a 256 MiB upload
+# with 64 KiB), and each split copies the rest of the read.
+RECEIVE_SIZE = 256 * 1024
 # A small unread body (say a JSON body a 404 never looked at) is read and dropped so the
 # connection can be kept alive; a larger one is cheaper to refuse by closing.
 DRAIN_LIMIT = 65536

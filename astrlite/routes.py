@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .endpoints import configs, im, openapi
+from .endpoints import chat, configs, files, im, openapi
 from .routing import Handler, RouteTable
 
 if TYPE_CHECKING:
@@ -12,7 +12,13 @@ if TYPE_CHECKING:
 
 
 def build_table(services: Services) -> dict[str, dict[str, Handler]]:
-    parts: list[RouteTable] = [openapi.routes(), configs.routes(services), im.routes(services)]
+    parts: list[RouteTable] = [
+        openapi.routes(),
+        chat.routes(services),
+        configs.routes(services),
+        im.routes(services),
+        files.routes(services),
+    ]
     table: dict[str, dict[str, Handler]] = {}
     for part in parts:
         for path, methods in part.items():

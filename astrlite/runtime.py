@@ -11,10 +11,13 @@ from pathlib import Path
 from . import configs, keys
 from .app import App
 from .background import Background
+from .chat.provider_set import ProviderSet
+from .chat.runner import ChatService
 from .options import Options
 from .routes import build_table
 from .routing import Router
 from .store.attachments import AttachmentStore
+from .store.chat import ChatStore
 from .store.db import Database, StoreError
 
 
@@ -30,6 +33,7 @@ class Services:
     configs: configs.ConfigSet
     keys: keys.KeyVerifier
     attachments: AttachmentStore
+    chat: ChatService
     background: Background = field(default_factory=Background)
 
 
@@ -65,14 +69,23 @@ def open_services(options: Options, environ: Mapping[str, str] | None = None) ->
     try:
         extra_keys = static_keys(options, environ)
         config_set = configs.load(data_dir)
+        providers = ProviderSet.build(config_set, data_dir)
         db = Database(data_dir)
-    except (keys.KeyError_, configs.ConfigError, StoreError) as error:
+    except (ValueError, StoreError) as error:  # bad keys, configs or provider entries
         raise StartupError(str(error)) from None
     attachments = AttachmentStore(db, data_dir)
     attachments.remove_leftovers()
-    return Services(
-        options, data_dir, db, config_set, keys.KeyVerifier(db, extra_keys), attachments
+    background = Background()
+    chat = ChatService(
+        store=ChatStore(db),
+        attachments=attachments,
+        configs=config_set,
+        providers=providers,
+        background=background,
+        max_queue=options.max_session_queue,
     )
+    verifier = keys.KeyVerifier(db, extra_keys)
+    return Services(options, data_dir, db, config_set, verifier, attachments, chat, background)
 
 
 def build_app(services: Services) -> App:

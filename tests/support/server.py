@@ -71,9 +71,7 @@ def running_server(
         for config_id, body in (extra_configs or {}).items():
             (data_dir / "configs").mkdir(exist_ok=True)
             (data_dir / "configs" / f"{config_id}.json").write_text(json.dumps(body))
-        options = dataclasses.replace(
-            Options(port=0, data_dir=str(data_dir)), **option_changes
-        )
+        options = dataclasses.replace(Options(port=0, data_dir=str(data_dir)), **option_changes)
         environ = {"ASTRLITE_API_KEY": static_key} if static_key else {}
         services = open_services(options, environ)
         app = build_app(services)

@@ -1,0 +1,136 @@
+"""A running turn's output: its events go to the client's stream, and its bot rows to
+history, at the save points of §4.1.5 (each followed by ``message_saved``).
+
+Two writers share a turn: the provider's reply, and messages pushed into the live
+stream by ``/api/v1/im/message`` (``offer``). A lock keeps each writer's batch of events
+together on the wire and in the accumulators.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from astrlite.background import Background
+from astrlite.chat.accumulator import ReplyAccumulator
+from astrlite.chat.events import (
+    MEDIA_TAGS,
+    media_event,
+    message_saved_event,
+    plain_event,
+    proactive_complete_event,
+)
+from astrlite.chat.stream import EventStream
+from astrlite.chat.turn import Emit
+from astrlite.sse import encode_event
+from astrlite.store.chat import ChatStore
+
+PLAIN = "plain"
+
+
+@dataclass(frozen=True, slots=True)
+class ProactivePart:
+    """One component of a message pushed into a live stream.
+
+    ``kind`` is ``plain`` (``data`` is the text) or ``image``, ``record`` or ``file``
+    (``data`` is the stored file name, ``AttachmentRow.stored_name``, and
+    ``attachment_id`` the attachment holding it). Video has no stream event: the
+    original's webchat never sends it, so leave video parts out.
+    """
+
+    kind: str
+    data: str
+    attachment_id: str | None = None
+
+
+def check_parts(parts: Sequence[ProactivePart]) -> None:
+    """ValueError unless there are parts and each is of a kind a stream can carry."""
+    if not parts or any(p.kind != PLAIN and p.kind not in MEDIA_TAGS for p in parts):
+        raise ValueError("a proactive message needs plain, image, record or file parts")
+
+
+def proactive_emits(parts: Sequence[ProactivePart], message_id: str) -> list[Emit]:
+    """The events of an injected message (observed §4.7): one per part, all streaming,
+    then the proactive ``complete`` carrying the last part's data."""
+    emits = []
+    for part in parts:
+        if part.kind == PLAIN:
+            event = plain_event(part.data, streaming=True, message_id=message_id)
+        else:
+            event = media_event(part.kind, part.data, streaming=True, message_id=message_id)
+        emits.append(Emit(event, part.attachment_id))
+    last = str(emits[-1].event["data"])
+    emits.append(Emit(proactive_complete_event(last, message_id=message_id)))
+    return emits
+
+
+class LiveTurn:
+    def __init__(
+        self,
+        message_id: str,
+        session_id: str,
+        stream: EventStream,
+        store: ChatStore,
+        background: Background,
+    ) -> None:
+        self.message_id = message_id
+        self._session_id = session_id
+        self._stream = stream
+        self._store = store
+        self._background = background
+        self._reply = ReplyAccumulator()
+        # No checkpoint when uncontended: a fast provider then fills the stream's buffer
+        # before the writer runs, so its events leave in few large socket writes.
+        self._lock = anyio.Lock(fast_acquire=True)
+        self._offered: deque[Sequence[ProactivePart]] = deque()
+        self._closing = False
+
+    def offer(self, parts: Sequence[ProactivePart]) -> bool:
+        """Take a pushed message unless the reply is already ending (False: save it
+        yourself). It is streamed and saved as its own row as soon as the reply's
+        current batch of events is out."""
+        if self._closing:
+            return False
+        self._offered.append(parts)
+        self._background.start_soon(self._deliver_offered)
+        return True
+
+    async def publish(self, emits: Iterable[Emit]) -> None:
+        """Send a batch of the reply's events and save its rows."""
+        async with self._lock:
+            await self._send_offered()
+            await self._send(emits, self._reply)
+
+    async def finish(self, emits: Iterable[Emit]) -> None:
+        """The reply's last batch (ending with ``end``); nothing is taken after it."""
+        self._closing = True
+        await self.publish(emits)
+        self._stream.finish()
+
+    async def _deliver_offered(self) -> None:
+        async with self._lock:
+            await self._send_offered()
+
+    async def _send_offered(self) -> None:
+        while self._offered:
+            parts = self._offered.popleft()
+            # Its own accumulator: a pushed message is saved as its own row, never mixed
+            # with the text of the reply it interrupts.
+            await self._send(proactive_emits(parts, self.message_id), ReplyAccumulator())
+
+    async def _send(self, emits: Iterable[Emit], accumulator: ReplyAccumulator) -> None:
+        """Events ready together go out as one chunk; a saved row's ``message_saved``
+        follows right after the write."""
+        batch: list[bytes] = []
+        for emit in emits:
+            batch.append(encode_event(emit.event))
+            row = accumulator.feed(emit.event, emit.attachment_id)
+            if row is not None:
+                await self._stream.send(b"".join(batch))
+                row_id, created_at = await self._store.add_bot_row(self._session_id, row)
+                batch = [encode_event(message_saved_event(row_id, created_at))]
+        if batch:
+            await self._stream.send(b"".join(batch))

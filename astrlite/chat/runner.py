@@ -1,0 +1,264 @@
+"""Chat turns: accepted by the endpoint, run in the background, streamed to the client.
+
+Turns of one session run one at a time, in arrival order, each to its end; turns of
+different sessions run concurrently. A waiting turn's stream is open at once (its
+``session_id`` event, then heartbeats); the turn writes its user row when it starts. A
+turn runs in the server's background task group, so it finishes and saves its reply
+even when its client has gone (F5).
+
+Each session with turns in flight has a lane: its waiting turns, one worker task that
+runs them, and the running turn (the one ``inject`` reaches). The lane remembers who
+owns the session, so a second username cannot slip in before the first turn has
+created the session row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from astrlite.background import Background
+from astrlite.chat import prompt
+from astrlite.chat.events import end_event, session_id_event
+from astrlite.chat.live import LiveTurn, ProactivePart, check_parts
+from astrlite.chat.parts import ParsedMessage
+from astrlite.chat.provider_set import ProviderSet
+from astrlite.chat.stream import EventStream
+from astrlite.chat.turn import Emit, StoreMedia, Turn
+from astrlite.configs import Config, ConfigSet
+from astrlite.errors import INTERNAL_ERROR, business
+from astrlite.providers.base import (
+    Attachment,
+    ChatMessage,
+    Provider,
+    ProviderError,
+    ProviderEvent,
+    ProviderRequest,
+)
+from astrlite.sse import encode_event
+from astrlite.store.attachments import AttachmentRow, AttachmentStore
+from astrlite.store.chat import ChatStore, SessionTaken, UserMessage
+
+log = logging.getLogger("astrlite")
+
+TOO_MANY_QUEUED = "Too many queued turns for this session"
+# Chunks a stream may hold before its turn waits for the client: enough to let a burst
+# of deltas leave in one socket write, few enough that a slow reader holds little.
+STREAM_BUFFER_CHUNKS = 64
+# F20: the session's display name is the first user message's text, cut to this length.
+TITLE_CHARS = 40
+SENDER_ID = "openapi:{key_id}:{username}"  # F12: never a bare caller-chosen name
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    """An accepted ``POST /api/v1/chat``."""
+
+    message_id: str
+    session_id: str
+    username: str
+    key_id: str  # the calling key: owns the bot's media, limits context media (F21)
+    message: ParsedMessage
+    streaming: bool | None  # None: the config's ``streaming``
+    provider_id: str | None  # None: the config's ``provider``
+    model: str | None
+    config_choice: str | None  # a config id to bind the session to; None keeps it
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    request: TurnRequest
+    stream: EventStream
+
+
+@dataclass(slots=True)
+class _Lane:
+    creator: str
+    waiting: deque[_Queued] = field(default_factory=deque)
+    running: LiveTurn | None = None
+
+
+def title_of(text: str) -> str | None:
+    """F20: the text on one line, cut to TITLE_CHARS; None when there is no text."""
+    return " ".join(text.split())[:TITLE_CHARS] or None
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        store: ChatStore,
+        attachments: AttachmentStore,
+        configs: ConfigSet,
+        providers: ProviderSet,
+        background: Background,
+        max_queue: int,
+    ) -> None:
+        self.store = store
+        self.attachments = attachments
+        self._configs = configs
+        self._providers = providers
+        self._background = background
+        self._max_queue = max_queue
+        self._lanes: dict[str, _Lane] = {}
+
+    def creator_of(self, session_id: str) -> str | None:
+        """Who owns the session: its row, or the turn about to create it."""
+        lane = self._lanes.get(session_id)
+        if lane is not None:
+            return lane.creator
+        row = self.store.session(session_id)
+        return None if row is None else row.creator
+
+    def submit(self, request: TurnRequest) -> EventStream:
+        """Queue a validated turn and return its stream; business 429 when the session
+        already has ``max_queue`` turns waiting. Nothing is awaited, so what the caller
+        checked still holds."""
+        lane = self._lanes.get(request.session_id)
+        if lane is not None and len(lane.waiting) >= self._max_queue:
+            raise business(429, TOO_MANY_QUEUED)
+        first = encode_event(session_id_event(request.session_id))
+        queued = _Queued(request, EventStream(first, STREAM_BUFFER_CHUNKS))
+        if lane is None:
+            lane = _Lane(request.username)
+            self._background.start_soon(self._work, request.session_id, lane)
+            self._lanes[request.session_id] = lane
+        lane.waiting.append(queued)
+        return queued.stream
+
+    def inject(self, session_id: str, parts: Sequence[ProactivePart]) -> bool:
+        """Push a message into the session's running turn, for ``/api/v1/im/message``.
+
+        True: the running turn streams it to its client (as plain / media events, then
+        a proactive ``complete``, all with the turn's message_id) and saves it as its
+        own bot row with ``message_saved``. False: no turn is running (or it is
+        already ending); save the message to history yourself (``store.add_bot_row``).
+        ``parts`` must be non-empty; see ProactivePart for the kinds (ValueError).
+        """
+        check_parts(parts)
+        lane = self._lanes.get(session_id)
+        return lane is not None and lane.running is not None and lane.running.offer(parts)
+
+    async def _work(self, session_id: str, lane: _Lane) -> None:
+        try:
+            while lane.waiting:
+                queued = lane.waiting.popleft()
+                try:
+                    await self._run(queued.request, queued.stream, lane)
+                except Exception:
+                    log.exception("chat turn %s failed", queued.request.message_id)
+                finally:
+                    lane.running = None
+                    # A turn that stopped early (no provider, a failure) still ends.
+                    if not queued.stream.finished:
+                        queued.stream.finish(_end(queued.request.message_id))
+        finally:
+            del self._lanes[session_id]
+            for queued in lane.waiting:  # only after a cancellation (shutdown)
+                queued.stream.finish()
+
+    async def _run(self, request: TurnRequest, stream: EventStream, lane: _Lane) -> None:
+        user = UserMessage(
+            sender_id=SENDER_ID.format(key_id=request.key_id, username=request.username),
+            sender_name=request.username,
+            parts=request.message.parts,
+            title=title_of(request.message.text),
+        )
+        try:
+            started = await self.store.start_turn(
+                request.session_id, request.username, request.config_choice, user
+            )
+        except SessionTaken:
+            log.warning(
+                "session %r was taken before turn %s", request.session_id, request.message_id
+            )
+            return
+        config = self._config(started.config_id)
+        provider = self._providers.get(config.id, request.provider_id or config.provider)
+        if provider is None:  # an unknown selected_provider: just `end` (§4.1.6)
+            return
+        streaming = config.streaming if request.streaming is None else request.streaming
+        asked = self._provider_request(request, config, started.user_row_id, streaming)
+        live = LiveTurn(
+            request.message_id, request.session_id, stream, self.store, self._background
+        )
+        lane.running = live
+        turn = Turn(
+            request.message_id, streaming=streaming, display_reasoning=config.display_reasoning
+        )
+        await self._reply(live, turn, provider, asked, request.key_id)
+
+    async def _reply(
+        self, live: LiveTurn, turn: Turn, provider: Provider, asked: ProviderRequest, key_id: str
+    ) -> None:
+        events = provider.reply(asked)
+        try:
+            async for event in events:
+                if emits := await self._emits(turn, event, key_id):
+                    await live.publish(emits)
+        except ProviderError as error:
+            final = turn.fail(str(error))
+        except Exception:
+            log.exception("provider %s failed", provider.id)
+            final = turn.fail(INTERNAL_ERROR)
+        else:
+            final = turn.finish()
+        finally:
+            await _close(events)
+        await live.finish(final)
+
+    async def _emits(self, turn: Turn, event: ProviderEvent, key_id: str) -> list[Emit]:
+        out = turn.feed(event)
+        if not isinstance(out, StoreMedia):
+            return out
+        media = out.media
+        try:
+            row = await self.attachments.store_copy(
+                Path(media.path), filename=media.filename, kind=media.kind, owner_key_id=key_id
+            )
+        except OSError as error:
+            log.warning("bot media %s not stored: %s", media.filename, error.strerror)
+            return []
+        return turn.media_stored(out, row.stored_name, row.attachment_id)
+
+    def _config(self, config_id: str | None) -> Config:
+        found = None if config_id is None else self._configs.by_id(config_id)
+        return found or self._configs.default
+
+    def _provider_request(
+        self, request: TurnRequest, config: Config, user_row_id: int, streaming: bool
+    ) -> ProviderRequest:
+        def attachment(attachment_id: str) -> Attachment | None:
+            row = self.attachments.get(attachment_id, request.key_id)
+            return None if row is None else self._for_provider(row)
+
+        rows = self.store.context(request.session_id, user_row_id, config.context_turns)
+        message = request.message
+        current = ChatMessage(
+            "user", prompt.user_text(message), tuple(self._for_provider(m) for m in message.media)
+        )
+        return prompt.build_request(
+            config.system_prompt,
+            prompt.history_messages(rows, attachment),
+            current,
+            model=request.model,
+            stream=streaming,
+        )
+
+    def _for_provider(self, row: AttachmentRow) -> Attachment:
+        path = str(self.attachments.absolute(row))
+        return Attachment(row.kind, path, row.mime_type, row.original_name)
+
+
+def _end(message_id: str) -> bytes:
+    return encode_event(end_event(message_id))
+
+
+async def _close(events: AsyncIterator[ProviderEvent]) -> None:
+    """Close a provider's generator now rather than whenever it is collected."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -1,0 +1,71 @@
+"""The bytes of one SSE response, handed from a turn (running in the background) to the
+connection that writes them.
+
+The buffer is bounded: a turn producing faster than its client reads waits for room
+(backpressure), while a client that has gone costs the turn nothing, because a closed
+stream drops what it is sent (F5). The reader writes everything buffered in one chunk,
+so events produced together leave in one socket write, and sends a heartbeat comment
+after each stretch of silence (F6). Nothing here can lose an event to a cancellation:
+chunks stay in the buffer until the reader takes them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+
+import anyio
+
+from astrlite.sse import HEARTBEAT
+
+
+class EventStream:
+    def __init__(self, first: bytes, max_chunks: int) -> None:
+        self._chunks: deque[bytes] = deque([first])
+        self._max_chunks = max_chunks
+        self._finished = False
+        self._gone = False
+        self._readable = anyio.Event()
+        self._writable = anyio.Event()
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    async def send(self, data: bytes) -> None:
+        """Queue bytes for the client, waiting while the buffer is full."""
+        while len(self._chunks) >= self._max_chunks and not self._gone:
+            self._writable = anyio.Event()
+            await self._writable.wait()
+        if not self._gone:
+            self._chunks.append(data)
+            self._readable.set()
+
+    def finish(self, last: bytes = b"") -> None:
+        """No more data after ``last``; the response ends once the buffer is written."""
+        if last and not self._gone:
+            self._chunks.append(last)
+        self._finished = True
+        self._readable.set()
+
+    async def body(self, heartbeat: float | None) -> AsyncIterator[bytes]:
+        """The response body; ``heartbeat`` seconds of silence (None: never) send one."""
+        try:
+            while True:
+                if not self._chunks and not self._finished:
+                    self._readable = anyio.Event()
+                    with anyio.move_on_after(heartbeat):
+                        await self._readable.wait()
+                if self._chunks:
+                    data = b"".join(self._chunks)
+                    self._chunks.clear()
+                    self._writable.set()
+                    yield data
+                elif self._finished:
+                    return
+                else:
+                    yield HEARTBEAT
+        finally:
+            self._gone = True
+            self._chunks.clear()
+            self._writable.set()

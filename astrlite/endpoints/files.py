@@ -1,0 +1,272 @@
+"""POST /api/v1/file (upload) and GET /api/v1/file (download), scope file (observed §4.5,
+§4.6; CONTRACT F8-F11, F14, F16).
+
+An upload streams from the socket through the multipart parser into a temporary file;
+the store moves it into place and commits its row only once it is complete. A download
+streams the file from disk in chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+
+from .. import filenames, multipart, ranges, sniff
+from ..auth import MISSING_KEY
+from ..envelope import JSON_CONTENT_TYPE, error
+from ..errors import ApiError, business
+from ..request import Request
+from ..response import Headers, Response, json_ok
+from ..routing import RouteTable
+from ..store.attachments import AttachmentRow, AttachmentStore, FileRange, OpenedFile
+from ..store.incoming import IncomingFile
+
+if TYPE_CHECKING:
+    from ..runtime import Services
+
+log = logging.getLogger("astrlite")
+
+MISSING_FILE = "Missing key: file"
+MISSING_ATTACHMENT_ID = "Missing key: attachment_id"
+ATTACHMENT_NOT_FOUND = "Attachment not found"
+FILE_ACCESS_ERROR = "File access error"
+MALFORMED_MULTIPART = "Malformed multipart body: {}"
+FILE_TOO_LARGE = "File too large (limit {limit} bytes)"
+RANGE_NOT_SATISFIABLE = "Range not satisfiable"
+
+# Room in Content-Length beside the file itself: boundary lines, a part header block
+# (the parser allows 8 KiB) and a few small form fields. A request declaring more than
+# limit + this is refused before a byte of it is read.
+MULTIPART_ENVELOPE_ALLOWANCE = 64 * 1024
+FILE_FIELD = "file"
+# Kinds a browser may show in place; everything else is offered as a download.
+INLINE_KINDS = frozenset({"image", "record", "video"})
+# Types a browser would run as a page or script. sniff() never yields them; a row that
+# carries one anyway (written by an older version, or by hand) is served as bytes.
+ACTIVE_TYPE_MARKERS = ("html", "xml", "javascript", "ecmascript", "svg")
+CACHE_CONTROL = b"private, max-age=0"
+
+
+def routes(services: Services) -> RouteTable:
+    store = services.attachments
+    limit = services.options.max_upload_bytes
+
+    async def upload(request: Request) -> Response:
+        owner = _owner(request)
+        form = _FormReader(multipart.MultipartParser(_boundary(request)), store, limit)
+        try:
+            await form.read(request)
+            row = await _commit(store, form, owner)
+        except BaseException:
+            form.discard()
+            raise
+        return json_ok(
+            {
+                "attachment_id": row.attachment_id,
+                "filename": row.original_name,
+                "type": row.kind,
+                "size": row.size,
+                "mime_type": row.mime_type,
+            }
+        )
+
+    async def download(request: Request) -> Response:
+        attachment_id = request.query_value("attachment_id")
+        if not attachment_id:
+            raise business(400, MISSING_ATTACHMENT_ID)
+        row = store.get(attachment_id, _owner(request))
+        if row is None:
+            raise business(404, ATTACHMENT_NOT_FOUND)
+        try:
+            opened = await store.open(row)
+        except OSError as problem:
+            log.warning("attachment %s: cannot read %s: %s", row.attachment_id, row.path, problem)
+            raise business(410, FILE_ACCESS_ERROR) from None
+        try:
+            return _file_response(request, row, opened)
+        except BaseException:
+            opened.close()
+            raise
+
+    return {"/api/v1/file": {"POST": upload, "GET": download}}
+
+
+def _owner(request: Request) -> str:
+    if request.principal is None:  # the app authenticates every /api/v1 path first
+        raise ApiError(401, MISSING_KEY)
+    return request.principal.key_id
+
+
+# -- upload ----------------------------------------------------------------------------
+
+
+def _boundary(request: Request) -> str:
+    """The multipart boundary; a body of any other type has no file in it."""
+    content_type = (request.header(b"content-type") or b"").decode("latin-1")
+    if content_type.partition(";")[0].strip().lower() != "multipart/form-data":
+        raise business(400, MISSING_FILE)
+    try:
+        return multipart.parse_boundary(content_type)
+    except multipart.MultipartError as problem:
+        raise business(400, MALFORMED_MULTIPART.format(problem)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _FilePart:
+    filename: str  # sanitised (F8)
+    declared_type: str | None
+
+
+class _FormReader:
+    """Reads the whole body; the first part named `file` that has a filename (as in the
+    original) streams into a temporary file, every other part is parsed and dropped."""
+
+    def __init__(
+        self, parser: multipart.MultipartParser, store: AttachmentStore, limit: int
+    ) -> None:
+        self.part: _FilePart | None = None
+        self.incoming: IncomingFile | None = None
+        self._parser = parser
+        self._store = store
+        self._limit = limit
+        self._in_file = False
+
+    async def read(self, request: Request) -> None:
+        failure: Exception | None = None
+        async with anyio.create_task_group() as group:
+            try:
+                await self._read_body(request, group)
+            except Exception as problem:
+                # Raised outside the group: the batch being written finishes before the
+                # caller discards the file, and the error is not wrapped in a group.
+                failure = problem
+        if failure is not None:
+            raise failure
+
+    def discard(self) -> None:
+        if self.incoming is not None:
+            self.incoming.discard()
+
+    async def _read_body(self, request: Request, group: anyio.abc.TaskGroup) -> None:
+        # The body may exceed the file by the envelope; the file itself is checked in
+        # _write. Both name the upload limit, hence the template formatted here.
+        too_large = FILE_TOO_LARGE.format(limit=self._limit)
+        body = request.stream(self._limit + MULTIPART_ENVELOPE_ALLOWANCE, too_large)
+        received = 0
+        try:
+            async for chunk in body:
+                received += len(chunk)
+                for event in self._parser.feed(chunk):
+                    await self._take(event, group)
+            if received:  # an empty body is an empty form, as in the original
+                self._parser.close()
+        except multipart.MultipartError as problem:
+            raise business(400, MALFORMED_MULTIPART.format(problem)) from None
+        if self.incoming is not None:
+            await self.incoming.finish()
+
+    async def _take(self, event: multipart.Event, group: anyio.abc.TaskGroup) -> None:
+        if isinstance(event, multipart.PartData):
+            if self._in_file:
+                await self._write(event.data)
+        elif isinstance(event, multipart.PartStart):
+            if self.part is None and event.name == FILE_FIELD and event.filename is not None:
+                self.part = _FilePart(
+                    filenames.sanitize_filename(event.filename), event.content_type
+                )
+                self.incoming = IncomingFile(self._store.temporary_path(), group)
+                self._in_file = True
+        else:
+            self._in_file = False
+
+    async def _write(self, data: bytes) -> None:
+        assert self.incoming is not None
+        if self.incoming.size + len(data) > self._limit:
+            raise ApiError(413, FILE_TOO_LARGE.format(limit=self._limit), close=True)
+        await self.incoming.write(data)
+
+
+async def _commit(store: AttachmentStore, form: _FormReader, owner: str) -> AttachmentRow:
+    part, incoming = form.part, form.incoming
+    if part is None or incoming is None:
+        raise business(400, MISSING_FILE)
+    sniffed = sniff.sniff(incoming.head, part.declared_type, part.filename)
+    return await store.commit(
+        incoming.path,
+        original_name=part.filename,
+        size=incoming.size,
+        sha256=incoming.sha256,
+        mime_type=sniffed.mime_type,
+        kind=sniffed.kind,
+        owner_key_id=owner,
+    )
+
+
+# -- download --------------------------------------------------------------------------
+
+
+def _file_response(request: Request, row: AttachmentRow, opened: OpenedFile) -> Response:
+    etag = f'"{row.sha256}"'  # stored files never change; survives copies and restores
+    validators: Headers = [
+        (b"etag", etag.encode()),
+        (b"last-modified", formatdate(opened.mtime, usegmt=True).encode()),
+        (b"cache-control", CACHE_CONTROL),
+    ]
+    if ranges.etag_matches(_header_text(request, b"if-none-match"), etag):
+        # A streamed empty body: a bytes body would add "Content-Length: 0", which RFC
+        # 9110 §8.6 forbids on a 304 for a non-empty file. The connection closes it.
+        return Response(304, validators, FileRange(opened, 0, 0))
+    mime_type, disposition = _presentation(row)
+    headers: Headers = [
+        (b"content-type", mime_type.encode()),
+        (b"content-disposition", _disposition(disposition, row.original_name)),
+        (b"x-content-type-options", b"nosniff"),
+        (b"accept-ranges", b"bytes"),
+        *validators,
+    ]
+    # RFC 9110 §14.2: Range is defined for GET only; HEAD describes the whole file.
+    wanted = _header_text(request, b"range") if request.method == "GET" else None
+    chosen = ranges.parse_range(wanted, opened.size)
+    if isinstance(chosen, ranges.RangeNotSatisfiable):
+        opened.close()
+        return _not_satisfiable(chosen)
+    if isinstance(chosen, ranges.PartialContent):
+        headers.append((b"content-range", chosen.content_range.encode()))
+        body = FileRange(opened, chosen.start, chosen.length)
+        return Response(206, headers, body, content_length=chosen.length)
+    return Response(200, headers, FileRange(opened, 0, opened.size), content_length=opened.size)
+
+
+def _not_satisfiable(chosen: ranges.RangeNotSatisfiable) -> Response:
+    headers: Headers = [
+        (b"content-type", JSON_CONTENT_TYPE),
+        (b"content-range", chosen.content_range.encode()),
+    ]
+    return Response(416, headers, error(RANGE_NOT_SATISFIABLE))
+
+
+def _presentation(row: AttachmentRow) -> tuple[str, str]:
+    """Content-Type and disposition: inline only for media of a passive type (F9)."""
+    lowered = row.mime_type.lower()
+    if any(marker in lowered for marker in ACTIVE_TYPE_MARKERS):
+        return sniff.OCTET_STREAM, "attachment"
+    disposition = "inline" if row.kind in INLINE_KINDS else "attachment"
+    if lowered.startswith("text/") and "charset" not in lowered:
+        # sniff() calls a file text only when its bytes are UTF-8.
+        return f"{row.mime_type}; charset=utf-8", disposition
+    return row.mime_type, disposition
+
+
+def _disposition(disposition: str, filename: str) -> bytes:
+    # content_disposition() keeps the filename* value ASCII (percent-encoded).
+    return filenames.content_disposition(disposition, filename).encode("ascii")
+
+
+def _header_text(request: Request, name: bytes) -> str | None:
+    value = request.header(name)
+    return None if value is None else value.decode("latin-1")

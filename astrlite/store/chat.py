@@ -1,0 +1,215 @@
+"""Chat sessions and their history (observed §3.1, with F17 and F20).
+
+A session belongs to the username that created it (``creator``). Its ``updated_at``
+moves with every message, user or bot (F17), and its ``display_name`` is the first user
+message's text, trimmed (F20). History rows hold their content as ``json.dumps`` text with
+its default separators, as the original stores it. Reads are short indexed queries on
+the loop; every write is one transaction on the writer thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from . import clock
+from .db import Database
+
+WEBCHAT = "webchat"
+BOT_SENDER = "bot"
+# sqlite integers are signed 64-bit; a larger OFFSET cannot be bound (and matches nothing).
+MAX_SQLITE_INT = 2**63 - 1
+
+_SESSION_COLUMNS = (
+    "session_id, platform_id, creator, display_name, is_group, config_id, created_at, updated_at"
+)
+
+
+class SessionTaken(Exception):
+    """The session exists and belongs to another username."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    session_id: str
+    platform_id: str
+    creator: str
+    display_name: str | None
+    is_group: int
+    config_id: str | None  # the bound config; None: the default config
+    created_at: str
+    updated_at: str
+
+    def listed(self) -> dict[str, Any]:
+        """The session as GET /api/v1/chat/sessions shows it (observed §4.3)."""
+        return {
+            "session_id": self.session_id,
+            "platform_id": self.platform_id,
+            "creator": self.creator,
+            "display_name": self.display_name,
+            "is_group": self.is_group,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    id: int
+    sender_id: str
+    sender_name: str | None
+    content: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UserMessage:
+    """A user turn's history row: ``{"type": "user", "message": parts}``."""
+
+    sender_id: str
+    sender_name: str
+    parts: tuple[dict[str, Any], ...]
+    title: str | None  # the session's display name, if it has none yet (F20)
+
+
+@dataclass(frozen=True, slots=True)
+class StartedTurn:
+    user_row_id: int
+    config_id: str | None  # the session's binding after this turn's choice
+
+
+def _session(row: sqlite3.Row) -> SessionRow:
+    return SessionRow(**{name: row[name] for name in SessionRow.__slots__})
+
+
+class ChatStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def session(self, session_id: str) -> SessionRow | None:
+        row = self.db.reader.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        return None if row is None else _session(row)
+
+    def list_sessions(
+        self, creator: str, platform_id: str | None, offset: int, limit: int
+    ) -> tuple[list[SessionRow], int]:
+        """One page of a creator's sessions, newest activity first (F17), and the total."""
+        where = "creator = ?"
+        params: tuple[Any, ...] = (creator,)
+        if platform_id:
+            where += " AND platform_id = ?"
+            params += (platform_id,)
+        reader = self.db.reader
+        total = int(
+            reader.execute(f"SELECT COUNT(*) FROM sessions WHERE {where}", params).fetchone()[0]
+        )
+        if offset > MAX_SQLITE_INT:
+            return [], total
+        rows = reader.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {where}"
+            " ORDER BY updated_at DESC, session_id LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        ).fetchall()
+        return [_session(row) for row in rows], total
+
+    def row_in_session(self, row_id: int, session_id: str) -> HistoryRow | None:
+        """A history row, only if it belongs to this session (F13)."""
+        if not 0 < row_id <= MAX_SQLITE_INT:
+            return None
+        row = self.db.reader.execute(
+            "SELECT id, sender_id, sender_name, content FROM history"
+            " WHERE id = ? AND session_id = ?",
+            (row_id, session_id),
+        ).fetchone()
+        return None if row is None else _history(row)
+
+    def context(self, session_id: str, before_id: int, turns: int) -> list[HistoryRow]:
+        """The rows of the session's last ``turns`` turns before row ``before_id``.
+
+        A turn starts at a user row; bot rows before the first kept user row (a session
+        that opened with proactive messages) are kept only when fewer turns exist.
+        """
+        if turns <= 0:
+            return []
+        reader = self.db.reader
+        first = reader.execute(
+            "SELECT id FROM history WHERE session_id = ? AND id < ? AND sender_id != ?"
+            " ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (session_id, before_id, BOT_SENDER, min(turns, MAX_SQLITE_INT) - 1),
+        ).fetchone()
+        start = 0 if first is None else int(first[0])
+        rows = reader.execute(
+            "SELECT id, sender_id, sender_name, content FROM history"
+            " WHERE session_id = ? AND id >= ? AND id < ? ORDER BY id",
+            (session_id, start, before_id),
+        ).fetchall()
+        return [_history(row) for row in rows]
+
+    async def start_turn(
+        self, session_id: str, creator: str, config_choice: str | None, user: UserMessage
+    ) -> StartedTurn:
+        """Create the session if needed, apply the config choice (None keeps the
+        binding), write the user row; SessionTaken if another username owns it."""
+
+        def work(conn: sqlite3.Connection) -> StartedTurn:
+            now = clock.now_iso()
+            row = conn.execute(
+                "SELECT creator, config_id FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                config_id = config_choice
+                conn.execute(
+                    "INSERT INTO sessions (session_id, platform_id, creator, display_name,"
+                    " is_group, config_id, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
+                    (session_id, WEBCHAT, creator, user.title, config_id, now, now),
+                )
+            else:
+                if row["creator"] != creator:
+                    raise SessionTaken(session_id)
+                config_id = row["config_id"] if config_choice is None else config_choice
+                conn.execute(
+                    "UPDATE sessions SET config_id = ?, updated_at = ?,"
+                    " display_name = COALESCE(display_name, ?) WHERE session_id = ?",
+                    (config_id, now, user.title, session_id),
+                )
+            content = {"type": "user", "message": list(user.parts)}
+            row_id = _insert(conn, session_id, user.sender_id, user.sender_name, content, now)
+            return StartedTurn(row_id, config_id)
+
+        return await self.db.write(work)
+
+    async def add_bot_row(self, session_id: str, content: dict[str, Any]) -> tuple[int, str]:
+        """Write a bot history row; returns its id and creation time."""
+
+        def work(conn: sqlite3.Connection) -> tuple[int, str]:
+            now = clock.now_iso()
+            row_id = _insert(conn, session_id, BOT_SENDER, BOT_SENDER, content, now)
+            conn.execute(
+                "UPDATE sessions SET updated_at = ? WHERE session_id = ?", (now, session_id)
+            )
+            return row_id, now
+
+        return await self.db.write(work)
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    session_id: str,
+    sender_id: str,
+    sender_name: str,
+    content: dict[str, Any],
+    created_at: str,
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO history (session_id, platform_id, sender_id, sender_name, content,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (session_id, WEBCHAT, sender_id, sender_name, json.dumps(content), created_at),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def _history(row: sqlite3.Row) -> HistoryRow:
+    return HistoryRow(row["id"], row["sender_id"], row["sender_name"], json.loads(row["content"]))
