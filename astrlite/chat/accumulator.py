@@ -33,6 +33,8 @@ from astrlite.chat.events import (
     media_name,
 )
 
+from .text import TextBuffer
+
 BotRow = dict[str, Any]
 
 # Event types that carry reply content; anything else (agent_stats, end, and the route's
@@ -53,8 +55,8 @@ class ReplyAccumulator:
     """The route's accumulator for one turn (one back queue)."""
 
     def __init__(self) -> None:
-        self._text = ""
-        self._reasoning = ""
+        self._text = TextBuffer()
+        self._reasoning = TextBuffer()
         self._parts: list[dict[str, Any]] = []
         self._agent_stats: dict[str, Any] | None = None
         # Calls waiting for (or matched to) their result; not reset by a save (observed).
@@ -87,8 +89,8 @@ class ReplyAccumulator:
             call = json.loads(data)
             self._tool_calls[str(call.get("id"))] = call
             if self._text:
-                self._parts.append({"type": "plain", "text": self._text})
-                self._text = ""
+                self._parts.append({"type": "plain", "text": self._text.value()})
+                self._text.clear()
         elif chain_type == CHAIN_TOOL_CALL_RESULT:
             outcome = json.loads(data)
             call = self._tool_calls.get(str(outcome.get("id")))
@@ -97,25 +99,25 @@ class ReplyAccumulator:
                 call["finished_ts"] = outcome.get("ts")
                 self._parts.append({"type": "tool_call", "tool_calls": [dict(call)]})
         elif chain_type == CHAIN_REASONING:
-            self._reasoning += data
+            self._reasoning.append(data)
         elif event.get("streaming"):
-            self._text += data
+            self._text.append(data)
         else:
-            self._text = data
+            self._text.replace(data)
 
     def _row(self) -> BotRow:
         message = list(self._parts)
         if self._text:
-            message.append({"type": "plain", "text": self._text})
+            message.append({"type": "plain", "text": self._text.value()})
         row: BotRow = {"type": "bot", "message": message}
         if self._reasoning:
-            row["reasoning"] = self._reasoning
+            row["reasoning"] = self._reasoning.value()
         if self._agent_stats:
             row["agent_stats"] = self._agent_stats
         return row
 
     def _reset(self) -> None:
-        self._text = ""
-        self._reasoning = ""
+        self._text.clear()
+        self._reasoning.clear()
         self._parts = []
         self._agent_stats = None

@@ -73,6 +73,8 @@ from astrlite.providers.base import (
     Usage,
 )
 
+from .text import TextBuffer
+
 ERROR_PREFIX = "LLM 响应错误: "  # the original's wording (F7)
 REASONING_PREFIX = "🤔 思考: "  # a non-streaming reasoning line: prefix, reasoning, "\n"
 NO_FIRST_TOKEN = 0.0
@@ -119,8 +121,8 @@ class Turn:
         self._start = clock()
         self._first_token: float | None = None
         # Streaming: everything so far (for ``complete``). Not streaming: not yet sent.
-        self._text = ""
-        self._reasoning = ""
+        self._text = TextBuffer()
+        self._reasoning = TextBuffer()
         self._input_other = 0
         self._input_cached = 0
         self._output = 0
@@ -168,7 +170,8 @@ class Turn:
         out = self._flush()
         out.append(Emit(agent_stats_event(self._stats())))
         if self._streaming:
-            out.append(Emit(complete_event(self._text, self._reasoning, message_id=mid)))
+            complete = complete_event(self._text.value(), self._reasoning.value(), message_id=mid)
+            out.append(Emit(complete))
         out.append(Emit(end_event(mid)))
         self._finished = True
         return out
@@ -188,7 +191,7 @@ class Turn:
         if not text:
             return []
         self._note_first_token()
-        self._text += text
+        self._text.append(text)
         if not self._streaming:
             return []
         return [Emit(plain_event(text, streaming=True, message_id=self._message_id))]
@@ -199,7 +202,7 @@ class Turn:
         self._note_first_token()
         if not self._display_reasoning:
             return []
-        self._reasoning += text
+        self._reasoning.append(text)
         if not self._streaming:
             return []
         event = plain_event(
@@ -215,13 +218,14 @@ class Turn:
         if self._streaming:
             return []
         out = []
+        mid = self._message_id
         if self._reasoning:
-            line = f"{REASONING_PREFIX}{self._reasoning}\n"
-            out.append(Emit(plain_event(line, streaming=False, message_id=self._message_id)))
+            line = f"{REASONING_PREFIX}{self._reasoning.value()}\n"
+            out.append(Emit(plain_event(line, streaming=False, message_id=mid)))
         if self._text:
-            out.append(Emit(plain_event(self._text, streaming=False, message_id=self._message_id)))
-        self._text = ""
-        self._reasoning = ""
+            out.append(Emit(plain_event(self._text.value(), streaming=False, message_id=mid)))
+        self._text.clear()
+        self._reasoning.clear()
         return out
 
     def _note_first_token(self) -> None:
