@@ -119,4 +119,5 @@ def test_old_pythons_get_a_friendly_message(pyz: Path, version: str) -> None:
         pytest.skip(f"no Python {version} here")
     result = subprocess.run([python, str(pyz), "--version"], capture_output=True, text=True)
     assert result.returncode == 1
-    assert result.stderr.startswith(f"astrlite needs Python 3.10 or newer; this is Python {version}")
+    expected = f"astrlite needs Python 3.10 or newer; this is Python {version}"
+    assert result.stderr.startswith(expected)
