@@ -13,12 +13,12 @@ import json
 import secrets
 import sqlite3
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from . import sources
 from .auth import SCOPES, WILDCARD, Principal
 from .store import clock
 from .store.db import Database
@@ -70,7 +70,7 @@ def create(
     raw = generate()
     created = clock.now()
     expires = clock.iso(created + timedelta(days=expires_in_days)) if expires_in_days else None
-    key_id = str(uuid.uuid4())
+    key_id = sources.new_uuid()
     conn.execute(
         "INSERT INTO api_keys (key_id, name, key_hash, key_prefix, scopes, created_by,"
         " created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -13,6 +13,7 @@ Leaving the block stops the server and removes its data directory.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import http.client
 import json
@@ -28,7 +29,7 @@ from typing import Any
 import anyio.from_thread
 import anyio.to_thread
 
-from . import keys
+from . import keys, sources
 from .options import Options
 from .runtime import Services, build_app, open_services
 from .server import Server, bind
@@ -47,6 +48,13 @@ class Settings:
     platforms: list[dict[str, Any]] | None = None
     http_errors: bool = False
     options: dict[str, Any] = dataclasses.field(default_factory=dict)  # any serve option
+    # A fixed clock (2026-01-01T00:00:00+00:00) and ids from a generator seeded with
+    # `seed`, so that two runs of the same test give byte-identical transcripts.
+    deterministic: bool = False
+    seed: int = 0
+
+    def source(self) -> sources.Source:
+        return sources.DeterministicSource(self.seed) if self.deterministic else sources.SYSTEM
 
     def default_config(self) -> dict[str, Any]:
         config = dict(self.config or {})
@@ -72,6 +80,7 @@ class AstrliteServer:
         self._services: Services | None = None
         self._server: Server | None = None
         self._future: Any = None
+        self._source = settings.source()
         self.base_url = ""
 
     # -- life cycle -------------------------------------------------------------------
@@ -109,9 +118,15 @@ class AstrliteServer:
         self._port = self._server.sock.getsockname()[1]
         self.base_url = self._server.url
         self._portal_cm = anyio.from_thread.start_blocking_portal()
+        self._source = self.settings.source()
         self._portal = self._portal_cm.__enter__()
-        self._future = self._portal.start_task_soon(self._server.serve)
+        self._future = self._portal.start_task_soon(self._serve, self._server, self._source)
         return self
+
+    @staticmethod
+    async def _serve(server: Server, source: sources.Source) -> None:
+        sources.current.set(source)  # inherited by every task and thread the server starts
+        await server.serve()
 
     def stop(self) -> None:
         """Stop serving (the data directory stays until the block is left)."""
@@ -148,9 +163,12 @@ class AstrliteServer:
     ) -> str:
         """A new stored key with these scopes (default: all); returns the raw key."""
         conn = open_connection(self.data_dir)
+        context = contextvars.copy_context()
+        context.run(sources.current.set, self._source)  # seeded key ids when deterministic
         try:
             conn.execute("BEGIN IMMEDIATE")
-            created = keys.create(
+            created = context.run(
+                keys.create,
                 conn,
                 name=name,
                 scopes=scopes,

@@ -45,7 +45,6 @@ streaming (as observed). Tool ``ts`` values are clock readings at the tool event
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -73,6 +72,7 @@ from astrlite.providers.base import (
     Usage,
 )
 
+from .. import sources
 from .text import TextBuffer
 
 ERROR_PREFIX = "LLM 响应错误: "  # the original's wording (F7)
@@ -112,7 +112,7 @@ class Turn:
         *,
         streaming: bool,
         display_reasoning: bool,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = sources.timestamp,
     ) -> None:
         self._message_id = message_id
         self._streaming = streaming

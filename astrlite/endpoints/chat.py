@@ -6,9 +6,9 @@ config_name, message present, content) and all of them before anything changes (
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
+from .. import sources
 from ..chat.parts import Lookups, Quote, parse_message
 from ..chat.prompt import quote_of
 from ..chat.runner import ChatService, TurnRequest
@@ -83,7 +83,7 @@ def accept(body: dict[str, Any], key_id: str, chat: ChatService, configs: Config
     if not message.has_content:
         raise business(400, EMPTY_CONTENT)
     return TurnRequest(
-        message_id=str(uuid.uuid4()),
+        message_id=sources.new_uuid(),
         session_id=session_id,
         username=username,
         key_id=key_id,
@@ -109,7 +109,7 @@ def _session_id(body: dict[str, Any]) -> str:
     anything else is ``str(value).strip()``, used and echoed as that string."""
     value = body["session_id"] if "session_id" in body else body.get("conversation_id")
     session_id = "" if value is None else str(value).strip()
-    return session_id or str(uuid.uuid4())
+    return session_id or sources.new_uuid()
 
 
 def _config_choice(body: dict[str, Any], configs: ConfigSet) -> str | None:

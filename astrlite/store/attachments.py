@@ -12,14 +12,13 @@ import hashlib
 import os
 import sqlite3
 import stat
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import anyio.to_thread
 
-from .. import filenames, sniff
+from .. import filenames, sniff, sources
 from . import clock
 from .db import Database
 
@@ -124,12 +123,12 @@ class AttachmentStore:
         return await anyio.to_thread.run_sync(_open_regular, self.absolute(row))
 
     def temporary_path(self) -> Path:
-        return self.incoming / f"{uuid.uuid4().hex}.part"
+        return self.incoming / f"{sources.new_hex()}.part"
 
     def _final_path(self, original_name: str) -> tuple[Path, str]:
         today = clock.now()
         folder = f"{ATTACHMENTS_DIR}/{today:%Y/%m/%d}"
-        name = uuid.uuid4().hex + filenames.safe_suffix(original_name)
+        name = sources.new_hex() + filenames.safe_suffix(original_name)
         return self.data_dir / folder / name, f"{folder}/{name}"
 
     def _place(self, temporary: Path, original_name: str) -> tuple[Path, str]:
@@ -152,7 +151,7 @@ class AttachmentStore:
         """Move a complete temporary file into place, then commit its row."""
         final, relative = self._place(temporary, original_name)
         row = AttachmentRow(
-            str(uuid.uuid4()),
+            sources.new_uuid(),
             owner_key_id,
             original_name,
             relative,

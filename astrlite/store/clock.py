@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
+
+from .. import sources
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return sources.now()
 
 
 def iso(moment: datetime) -> str:
