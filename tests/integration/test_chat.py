@@ -21,8 +21,8 @@ from astrlite.chat.live import ProactivePart
 from astrlite.options import Options
 from astrlite.runtime import StartupError, open_services
 from astrlite.store.attachments import AttachmentRow
-from tests.integration.transcripts import NON_STREAMING, STREAMING, TOOL
 from tests.support.server import TEST_KEY, Running, running_server
+from tests.support.transcripts import NON_STREAMING, STREAMING, TOOL_STREAMING
 
 STATIC_KEY_ID = "static:1"  # the key id of running_server's TEST_KEY
 HEADERS = {"X-API-Key": TEST_KEY}
@@ -319,7 +319,7 @@ def test_non_streaming_reply_matches_the_transcript(srv: Running) -> None:
 
 def test_tool_call_matches_the_transcript(srv: Running) -> None:
     stream = chat(srv, {"username": "alice", "session_id": "sess-tool-1", "message": "tool"})
-    assert normalise(stream) == transcript(TOOL)
+    assert normalise(stream) == transcript(TOOL_STREAMING)
     call = json.loads(stream[1]["data"])
     result = json.loads(stream[2]["data"])
     assert contents(srv, "sess-tool-1")[1] == {
@@ -339,7 +339,7 @@ def test_tool_call_matches_the_transcript(srv: Running) -> None:
 
 def test_tool_call_not_streaming(srv: Running) -> None:
     body = {"username": "alice", "session_id": "tool-2", "message": "tool", "enable_streaming": 0}
-    tool_events = transcript(TOOL)[1:3]
+    tool_events = transcript(TOOL_STREAMING)[1:3]
     stats = {**STATS, "data": {**STATS["data"], "token_usage": {**STATS["data"]["token_usage"]}}}
     stats["data"]["token_usage"].update(input_other=22, output=9)
     assert normalise(chat(srv, body)) == [

@@ -36,7 +36,7 @@ data: {"type": "agent_stats", "data": {"token_usage": {"input_other": 12, "input
 data: {"type": "end", "data": "", "streaming": false, "message_id": "0b0f90c7-29bb-45f9-b11c-9851bd9e8891"}
 """
 
-TOOL = r"""
+TOOL_STREAMING = r"""
 data: {"type": "session_id", "data": null, "session_id": "sess-tool-1"}
 
 data: {"type": "plain", "data": "{\"id\": \"call_abc123\", \"name\": \"list_future_tasks\", \"args\": {\"query\": \"x\", \"url\": \"http://127.0.0.1:1/\"}, \"ts\": 1795523169.1597362}", "streaming": false, "chain_type": "tool_call", "message_id": "00e9b4ea-5f83-4118-9da8-456a7b9817f3"}
