@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from . import auth
 from .background import Background
-from .errors import INTERNAL_ERROR, ApiError
+from .errors import INTERNAL_ERROR, ApiError, PeerGone
 from .options import Options
 from .request import Request
 from .response import Response, from_error
@@ -47,6 +47,8 @@ class App:
             return await handler(request)
         except ApiError as error:
             return self.error_response(error)
+        except PeerGone:
+            raise  # nobody to answer: the connection layer closes
         except Exception:
             log.exception("handler for %s %s failed", request.method, request.path)
             return self.error_response(ApiError(500, INTERNAL_ERROR))

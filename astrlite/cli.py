@@ -17,6 +17,7 @@ from . import __version__, keys, options
 from .runtime import StartupError, build_app, open_services, prepare_data_dir
 from .server import Server, bind
 from .store.db import StoreError, open_connection
+from .tuning import tune_malloc
 
 USAGE = """usage: astrlite [serve] [options]      run the server (astrlite serve --help)
        astrlite keys create|list|revoke|delete ...   manage API keys (astrlite keys --help)
@@ -52,6 +53,7 @@ def serve(argv: Sequence[str]) -> int:
     except OSError as error:
         return fail(f"cannot listen on {opts.host}:{opts.port}: {error.strerror}")
     server = Server(build_app(services), sock)
+    tune_malloc()
     print(f"astrlite {__version__} listening on {server.url}", flush=True)
     print(f"data directory: {services.data_dir.resolve()}", flush=True)
     if not services.keys.has_static_keys:

@@ -29,6 +29,11 @@ class ApiError(Exception):
         self.close = close
 
 
+class PeerGone(Exception):
+    """The client went away, or stopped reading for longer than the write deadline.
+    Raised through handlers to the connection layer, which just closes."""
+
+
 def business(status: int, message: str) -> ApiError:
     """An endpoint's error string: HTTP 200 by default, `status` with --http-errors."""
     return ApiError(status, message, business=True)

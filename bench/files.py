@@ -29,8 +29,8 @@ from .common import BENCH_KEY, ROOT, free_port, rss_kib, wait_for_answer
 
 MIB = 1024 * 1024
 DEFAULT_SIZE = "1G"
-# Disk writes on this kind of VM vary several-fold from run to run (first-touch faults
-# on fresh pages): the best of a few runs is the stable figure.
+# Loopback and page-cache speeds on a shared VM vary from run to run even with warm
+# pages (see warm_pages): the best of a few runs is the stable figure.
 DEFAULT_RUNS = 3
 # The client sends this block over and over: random, so nothing compresses or dedups,
 # and small, so the client's own memory stays out of the picture.
