@@ -381,3 +381,50 @@ def test_access_log_redacts_query_keys(caplog: pytest.LogCaptureFixture) -> None
     lines = [r.getMessage() for r in caplog.records if r.name == "astrlite.access"]
     assert lines and lines[0].startswith("GET /api/v1/im/bots?api_key=REDACTED&key=REDACTED&x=1 ")
     assert TEST_KEY not in caplog.text
+
+
+async def slow_reader(request: Request) -> Response:
+    total = 0
+    async for chunk in request.stream(1 << 30, "too large"):
+        total += len(chunk)
+        await anyio.sleep(0.002)
+    return json_ok({"received": total})
+
+
+def rss_kib() -> int:
+    for line in open("/proc/self/status").read().splitlines():  # noqa: SIM115
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_a_fast_client_cannot_make_the_server_buffer_its_body() -> None:
+    size = 96 * 1024 * 1024
+    with running_server({"/t/slow-reader": {"POST": slow_reader}}, body_timeout=60) as srv:
+        baseline = rss_kib()
+        peak = baseline
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, rss_kib())
+                time.sleep(0.005)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            with srv.connect(timeout=30) as sock:
+                head = f"POST /t/slow-reader HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n"
+                sock.sendall(head.encode())
+                block = b"x" * (1024 * 1024)
+                for _ in range(size // len(block)):
+                    sock.sendall(block)
+                client = WireClient(sock)
+                client.expect_response_for(b"POST")
+                assert client.read_response().json()["data"] == {"received": size}
+        finally:
+            done.set()
+            sampler.join()
+    # Without backpressure the whole body would queue in the server (96 MiB).
+    assert peak - baseline < 24 * 1024
