@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 
 import anyio
-import anyio.abc
 import h11
 
 from . import __version__
@@ -27,6 +26,7 @@ from .errors import (
     PeerGone,
 )
 from .options import BODY_TIMEOUT_UNIT_BYTES
+from .rawsocket import GONE, RawSocketStream
 from .request import Request
 from .response import Response
 from .target import parse_target, redact
@@ -34,10 +34,8 @@ from .target import parse_target, redact
 log = logging.getLogger("astrlite")
 access_log = logging.getLogger("astrlite.access")
 
-# At least the 256 KiB asyncio's transport reads at a time: anyio's stream pauses
-# reading only once its queue runs empty, so a smaller receive that leaves part of a
-# read queued lets a fast client fill memory (measured: +220 MiB on a 256 MiB upload
-# with 64 KiB), and each split copies the rest of the read.
+# Large enough that a fast upload costs few wake-ups; memory per connection is only
+# what one read returns, since we read when the handler asks.
 RECEIVE_SIZE = 256 * 1024
 # A small unread body (say a JSON body a 404 never looked at) is read and dropped so the
 # connection can be kept alive; a larger one is cheaper to refuse by closing.
@@ -46,7 +44,6 @@ DRAIN_LIMIT = 65536
 # sees our answer instead of a reset.
 LINGER_SECONDS = 1.0
 SERVER_HEADER = f"astrlite/{__version__}".encode()
-_STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
 
 
 @dataclass
@@ -88,7 +85,7 @@ http_date = _DateHeader()
 
 
 class Connection:
-    def __init__(self, stream: anyio.abc.SocketStream, app: App, lifecycle: Lifecycle) -> None:
+    def __init__(self, stream: RawSocketStream, app: App, lifecycle: Lifecycle) -> None:
         self.stream = stream
         self.app = app
         self.options = app.options
@@ -108,8 +105,7 @@ class Connection:
         except Exception:
             log.exception("connection crashed")
         finally:
-            with anyio.move_on_after(1, shield=True):
-                await self.stream.aclose()
+            self.stream.close()
 
     async def _serve(self) -> None:
         first = True
@@ -126,27 +122,9 @@ class Connection:
 
     async def _receive(self) -> bytes:
         try:
-            data = await self.stream.receive(RECEIVE_SIZE)
-        except anyio.EndOfStream:
-            return b""
-        except _STREAM_ERRORS:
+            return await self.stream.receive(RECEIVE_SIZE)
+        except GONE:
             raise PeerGone from None
-        self._pause_reading()
-        return data
-
-    def _pause_reading(self) -> None:
-        """Backpressure: read from the socket only when we ask for data.
-
-        anyio's asyncio stream pauses its transport only after waiting on an empty
-        queue, so a client that keeps it non-empty (a fast upload) is read without
-        limit (measured: +450 MiB RSS on a 1 GiB upload). Pausing after every receive
-        bounds what is queued to one read; the next receive on an empty queue resumes.
-        `_transport` is private to anyio's asyncio backend (pinned in tools/vendor.txt);
-        elsewhere (trio) reading already follows receive() and this does nothing.
-        """
-        transport = getattr(self.stream, "_transport", None)
-        if transport is not None and transport.is_reading():
-            transport.pause_reading()
 
     async def _read_head(self, first: bool) -> h11.Request | None:
         head_deadline: float | None = None
@@ -252,10 +230,13 @@ class Connection:
     # -- writing -------------------------------------------------------------------
 
     async def _write(self, data: bytes) -> None:
+        view = memoryview(data)
         try:
-            with anyio.fail_after(self.options.write_timeout):
-                await self.stream.send(data)
-        except (TimeoutError, *_STREAM_ERRORS):
+            view = view[self.stream.try_send(view) :]
+            if view:  # the kernel's buffer is full: wait, within the write deadline
+                with anyio.fail_after(self.options.write_timeout):
+                    await self.stream.send_rest(view)
+        except GONE:
             raise PeerGone from None
 
     async def _answer_and_close(self, error: ApiError) -> None:
@@ -271,10 +252,10 @@ class Connection:
     async def _linger(self) -> None:
         with anyio.move_on_after(LINGER_SECONDS):
             try:
-                await self.stream.send_eof()
+                self.stream.send_eof()
                 while await self._receive():
                     pass
-            except (PeerGone, *_STREAM_ERRORS):
+            except (PeerGone, *GONE):
                 pass
 
     def _head(self, response: Response, *, close: bool) -> h11.Response:
@@ -335,7 +316,9 @@ class Connection:
         next request, and reading then stops (backpressure: at most one read)."""
         try:
             data = await self.stream.receive(RECEIVE_SIZE)
-        except _STREAM_ERRORS:
+        except GONE:
+            return True
+        if not data:
             return True
         self.h11.receive_data(data)
         await anyio.sleep_forever()

@@ -3,7 +3,6 @@ exception or on EMFILE), with a connection cap and a graceful shutdown."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
 import signal
@@ -11,12 +10,12 @@ import socket
 
 import anyio
 import anyio.abc
-from anyio.abc import SocketListener
 
 from . import envelope
 from .app import App
 from .connection import Connection, Lifecycle
 from .errors import SERVER_BUSY
+from .rawsocket import GONE, RawSocketStream
 
 log = logging.getLogger("astrlite")
 
@@ -80,7 +79,6 @@ class Server:
     async def serve(self, *, handle_signals: bool = False) -> None:
         options = self.app.options
         raise_file_limit(options.max_connections)
-        listener = await SocketListener.from_socket(self.sock)
         self.lifecycle.all_done = anyio.Event()
         self._stop = anyio.Event()
         if self._stop_requested:
@@ -89,12 +87,13 @@ class Server:
             self.app.background.attach(background)
             async with anyio.create_task_group() as connections:
                 async with anyio.create_task_group() as control:
-                    control.start_soon(self._accept_loop, listener, connections)
+                    control.start_soon(self._accept_loop, connections)
                     if handle_signals:
                         control.start_soon(self._wait_for_signal)
                     await self._stop.wait()
                     control.cancel_scope.cancel()
-                await listener.aclose()
+                anyio.notify_closing(self.sock)
+                self.sock.close()
                 self.lifecycle.stop()
                 with anyio.move_on_after(options.shutdown_grace):
                     await self.lifecycle.all_done.wait()
@@ -109,14 +108,15 @@ class Server:
                 self.stop()
                 return
 
-    async def _accept_loop(
-        self, listener: SocketListener, connections: anyio.abc.TaskGroup
-    ) -> None:
+    async def _accept_loop(self, connections: anyio.abc.TaskGroup) -> None:
         backoff = _BACKOFF_FIRST
         cap = self.app.options.max_connections
         while True:
             try:
-                stream = await listener.accept()
+                client, _ = self.sock.accept()
+            except BlockingIOError:
+                await anyio.wait_readable(self.sock)
+                continue
             except OSError as error:
                 if error.errno not in _OUT_OF_RESOURCES:
                     log.warning("accept failed: %s", error)
@@ -126,13 +126,14 @@ class Server:
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
             backoff = _BACKOFF_FIRST
+            stream = RawSocketStream(client)
             if self.lifecycle.active >= cap:
                 connections.start_soon(_refuse_busy, stream)
             else:
                 self.lifecycle.active += 1
                 connections.start_soon(self._run_connection, stream)
 
-    async def _run_connection(self, stream: anyio.abc.SocketStream) -> None:
+    async def _run_connection(self, stream: RawSocketStream) -> None:
         try:
             await Connection(stream, self.app, self.lifecycle).run()
         finally:
@@ -140,9 +141,12 @@ class Server:
             self.lifecycle.connection_ended()
 
 
-async def _refuse_busy(stream: anyio.abc.SocketStream) -> None:
-    with anyio.move_on_after(1):
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            await stream.send(BUSY_RESPONSE)
-    with anyio.move_on_after(1, shield=True):
-        await stream.aclose()
+async def _refuse_busy(stream: RawSocketStream) -> None:
+    try:
+        with anyio.move_on_after(1):
+            view = memoryview(BUSY_RESPONSE)
+            await stream.send_rest(view[stream.try_send(view) :])
+    except GONE:
+        pass
+    finally:
+        stream.close()
