@@ -13,6 +13,7 @@ from .app import App
 from .background import Background
 from .chat.provider_set import ProviderSet
 from .chat.runner import ChatService
+from .im.platforms import Platforms
 from .options import Options
 from .routes import build_table
 from .routing import Router
@@ -34,6 +35,7 @@ class Services:
     keys: keys.KeyVerifier
     attachments: AttachmentStore
     chat: ChatService
+    platforms: Platforms
     background: Background = field(default_factory=Background)
 
 
@@ -84,8 +86,15 @@ def open_services(options: Options, environ: Mapping[str, str] | None = None) ->
         background=background,
         max_queue=options.max_session_queue,
     )
+    try:
+        platforms = Platforms.build(config_set.default, data_dir, chat, background)
+    except ValueError as error:  # a platform entry that cannot work
+        db.close()
+        raise StartupError(str(error)) from None
     verifier = keys.KeyVerifier(db, extra_keys)
-    return Services(options, data_dir, db, config_set, verifier, attachments, chat, background)
+    return Services(
+        options, data_dir, db, config_set, verifier, attachments, chat, platforms, background
+    )
 
 
 def build_app(services: Services) -> App:

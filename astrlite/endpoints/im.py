@@ -1,22 +1,78 @@
-"""The IM endpoints: GET /api/v1/im/bots (observed §4.8)."""
+"""The IM endpoints: GET /api/v1/im/bots (observed §4.8), POST /api/v1/im/message
+(§4.7), and GET /api/v1/im/outbox, which exists only when an outbox platform is
+configured (issue 8)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any
 
 from .. import configs
+from ..errors import business
+from ..im.base import Outgoing, SendError
+from ..im.parts import Lookups, parse_message
+from ..im.umo import parse_umo
 from ..request import Request
 from ..response import Response, json_ok
-from ..routing import RouteTable
+from ..routing import Handler, RouteTable
 
 if TYPE_CHECKING:
     from ..runtime import Services
 
+log = logging.getLogger("astrlite")
+
+MISSING_MESSAGE = "Missing key: message"
+MISSING_UMO = "Missing key: umo"
+NOT_RUNNING = "Bot not found or not running for platform: {}"
+SEND_FAILED = "Failed to send message: {}"
+OUTBOX_NOT_FOUND = "outbox platform not found: {}"
+
 
 def routes(services: Services) -> RouteTable:
     bots_body = {"bot_ids": configs.bot_ids(services.configs.default)}
+    platforms = services.platforms
 
     async def list_bots(request: Request) -> Response:
         return json_ok(bots_body)
 
-    return {"/api/v1/im/bots": {"GET": list_bots}}
+    async def send_message(request: Request) -> Response:
+        body = await request.json_object(services.options.max_json_bytes)
+        assert request.principal is not None  # the app authenticates every /api/v1 call
+        key_id = request.principal.key_id
+        # The original's order (§4.7): message null, umo, its shape, the platform; only
+        # then the parts. An absent message is {} and fails as a non-list, non-string.
+        if "message" in body and body["message"] is None:
+            raise business(400, MISSING_MESSAGE)
+        umo_value: Any = body.get("umo")
+        if not umo_value:
+            raise business(400, MISSING_UMO)
+        umo = parse_umo(str(umo_value))
+        platform = platforms.running(umo.platform_id)
+        if platform is None:
+            raise business(404, NOT_RUNNING.format(umo.platform_id))
+        lookups = Lookups(services.attachments, key_id, platform.reply_check(umo))
+        message = await parse_message(body.get("message", {}), lookups)
+        try:
+            await platforms.send(platform, Outgoing(umo, message, key_id))
+        except SendError as error:
+            log.warning("sending to %s failed: %s", umo.platform_id, error)
+            raise business(502, SEND_FAILED.format(error)) from None
+        finally:
+            message.close()
+        return json_ok({})
+
+    async def list_outbox(request: Request) -> Response:
+        platform_id = request.query_value("platform_id") or None
+        if platform_id is not None and (
+            platform_id not in platforms.outbox_ids or platforms.running(platform_id) is None
+        ):
+            raise business(404, OUTBOX_NOT_FOUND.format(platform_id))
+        return json_ok({"messages": platforms.outbox.messages(platform_id)})
+
+    table: dict[str, dict[str, Handler]] = {
+        "/api/v1/im/bots": {"GET": list_bots},
+        "/api/v1/im/message": {"POST": send_message},
+    }
+    if platforms.outbox_ids:
+        table["/api/v1/im/outbox"] = {"GET": list_outbox}
+    return table

@@ -1,0 +1,1 @@
+"""POST /api/v1/im/message: proactive messages to webchat sessions and real bot platforms."""

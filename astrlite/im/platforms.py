@@ -1,0 +1,110 @@
+"""The platforms a server sends to: the built-in webchat, and the enabled entries of the
+default config's ``platforms`` (CONTRACT §5), built once at start-up.
+
+Building checks every enabled entry, so a broken one stops the start with the config
+file and the problem instead of failing a send later. A disabled entry is not running
+(sends to it are refused like sends to an unknown id) and not checked, so a platform
+can be switched off while half set up. The first entry with an id wins, as in
+``/im/bots``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..background import Background
+from ..chat.runner import ChatService
+from ..configs import WEBCHAT, Config
+from .base import Outgoing, Platform
+from .onebot import OneBotPlatform
+from .outbound import Clients
+from .outbox import OutboxLog, OutboxPlatform
+from .telegram import TelegramPlatform
+from .webchat import WebchatPlatform
+from .webhook import WebhookPlatform
+
+OUTBOX = "outbox"
+
+Builder = Callable[[Mapping[str, Any], Path, Clients, OutboxLog], Platform]
+
+BUILDERS: Mapping[str, Builder] = {
+    "telegram": lambda raw, data_dir, clients, log: TelegramPlatform.from_entry(
+        raw, data_dir, clients
+    ),
+    "onebot": lambda raw, data_dir, clients, log: OneBotPlatform.from_entry(raw, data_dir, clients),
+    "webhook": lambda raw, data_dir, clients, log: WebhookPlatform.from_entry(
+        raw, data_dir, clients
+    ),
+    OUTBOX: lambda raw, data_dir, clients, log: OutboxPlatform.from_entry(raw, log),
+}
+
+
+class Platforms:
+    def __init__(
+        self,
+        running: Mapping[str, Platform],
+        outbox_ids: frozenset[str],
+        outbox: OutboxLog,
+        clients: Clients,
+        background: Background,
+    ) -> None:
+        self._running = running
+        self.outbox_ids = outbox_ids  # configured outbox platforms, enabled or not
+        self.outbox = outbox  # what every running outbox platform recorded
+        self._clients = clients
+        self._background = background
+        self._closing_watched = False
+
+    @classmethod
+    def build(
+        cls, config: Config, data_dir: Path, chat: ChatService, background: Background
+    ) -> Platforms:
+        """ValueError ``<config file>: platforms[i]: <problem>`` for an entry that fails."""
+        clients = Clients()
+        running: dict[str, Platform] = {WEBCHAT: WebchatPlatform(chat)}
+        outbox_ids: set[str] = set()
+        seen: set[str] = set()
+        log = OutboxLog()
+        for index, raw in enumerate(config.platforms):
+            where = f"{config.path}: platforms[{index}]"
+            platform_id = raw["id"]
+            if platform_id == WEBCHAT:
+                raise ValueError(f"{where}.id: 'webchat' is the built-in web chat")
+            if platform_id in seen:
+                continue
+            seen.add(platform_id)
+            if raw["type"] == OUTBOX:
+                outbox_ids.add(platform_id)
+            if not raw["enable"]:
+                continue
+            try:
+                running[platform_id] = BUILDERS[raw["type"]](raw, data_dir, clients, log)
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from None
+        return cls(running, frozenset(outbox_ids), log, clients, background)
+
+    def running(self, platform_id: str) -> Platform | None:
+        return self._running.get(platform_id)
+
+    async def send(self, platform: Platform, outgoing: Outgoing) -> None:
+        """Send through a running platform (SendError when it fails)."""
+        self._close_clients_at_shutdown()
+        await platform.send(outgoing)
+
+    def _close_clients_at_shutdown(self) -> None:
+        # The server has no shutdown hook, but it cancels its background tasks when it
+        # stops: a task that waits there closes the pooled connections on the way out.
+        if not self._closing_watched:
+            self._closing_watched = True
+            self._background.start_soon(self._close_when_cancelled)
+
+    async def _close_when_cancelled(self) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._clients.aclose()

@@ -1,0 +1,82 @@
+"""The built-in ``webchat`` platform (observed §4.7): always running, never listed.
+
+The umo's session is a session id, or the event form ``webchat!<user>!<session_id>``.
+While a turn of that session runs, the message goes into its live stream (one event per
+part, then the proactive ``complete``) and the turn saves it; otherwise it is saved
+straight to the session's history as one bot row. Media are copied into new attachments,
+owned by the calling key. A reply part may quote only a row of the same session (F13);
+replies and videos are then left out, as the web chat shows neither. Nothing checks that
+the session exists or who owns it: keys are trusted backend credentials (CONTRACT §3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..chat.live import ProactivePart
+from ..chat.parts import row_id_of
+from ..chat.runner import ChatService
+from ..store.attachments import AttachmentRow
+from .base import Outgoing, SendError
+from .parts import FILE_NOT_FOUND, Media, ReplyCheck, Text
+from .umo import Umo
+
+EVENT_FORM_PREFIX = "webchat!"
+NOT_SHOWN = "video"  # the web chat's events have no video (observed §4.1.4)
+
+
+def session_of(umo: Umo) -> str:
+    fields = umo.session.split("!", 2)
+    if umo.session.startswith(EVENT_FORM_PREFIX) and len(fields) == 3:
+        return fields[2]
+    return umo.session
+
+
+class WebchatPlatform:
+    def __init__(self, chat: ChatService) -> None:
+        self._chat = chat
+
+    def reply_check(self, umo: Umo) -> ReplyCheck | None:
+        session_id = session_of(umo)
+        store = self._chat.store
+
+        def allowed(message_id: Any) -> bool:
+            row_id = row_id_of(message_id)
+            return row_id is not None and store.row_in_session(row_id, session_id) is not None
+
+        return allowed
+
+    async def send(self, outgoing: Outgoing) -> None:
+        session_id = session_of(outgoing.umo)
+        live: list[ProactivePart] = []
+        saved: list[dict[str, Any]] = []
+        for part in outgoing.message.parts:
+            if isinstance(part, Text):
+                live.append(ProactivePart("plain", part.text))
+                saved.append({"type": "plain", "text": part.text})
+            elif isinstance(part, Media) and part.kind != NOT_SHOWN:
+                copy = await self._copy(part, outgoing.key_id)
+                live.append(ProactivePart(copy.kind, copy.stored_name, copy.attachment_id))
+                saved.append(
+                    {
+                        "type": copy.kind,
+                        "attachment_id": copy.attachment_id,
+                        "filename": copy.original_name,
+                    }
+                )
+        if not live or self._chat.inject(session_id, live):
+            return
+        await self._chat.store.add_bot_row(session_id, {"type": "bot", "message": saved})
+
+    async def _copy(self, media: Media, key_id: str) -> AttachmentRow:
+        attachments = self._chat.attachments
+        row = media.attachment
+        try:
+            return await attachments.store_copy(
+                attachments.absolute(row),
+                filename=row.original_name,
+                kind=row.kind,
+                owner_key_id=key_id,
+            )
+        except OSError:
+            raise SendError(FILE_NOT_FOUND.format(row.attachment_id)) from None
