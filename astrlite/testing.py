@@ -181,6 +181,12 @@ class AstrliteServer:
         api_key: str = created["api_key"]
         return api_key
 
+    def outbox(self, platform_id: str | None = None) -> list[dict[str, Any]]:
+        """Messages sent to `outbox` platforms (umo, parts, time), oldest first."""
+        if self._services is None:
+            return []
+        return self._services.platforms.outbox.messages(platform_id)
+
     def upload(
         self,
         content: bytes | Path,

@@ -206,3 +206,17 @@ def test_ini_options_configure_the_fixture(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+@pytest.mark.astrlite(platforms=[{"id": "box", "type": "outbox"}])
+def test_outbox_records_what_is_sent(astrlite_server: AstrliteServer, client: httpx.Client) -> None:
+    body = {"umo": "box:GroupMessage:ops", "message": [{"type": "plain", "text": "disk full"}]}
+    assert client.post("/api/v1/im/message", json=body).json()["status"] == "ok"
+    assert client.get("/api/v1/im/bots").json()["data"] == {"bot_ids": ["box"]}
+    (recorded,) = astrlite_server.outbox("box")
+    assert (recorded["umo"], recorded["message"]) == (
+        "box:GroupMessage:ops",
+        [{"type": "plain", "text": "disk full"}],
+    )
+    served = client.get("/api/v1/im/outbox", params={"platform_id": "box"}).json()["data"]
+    assert served["messages"] == [recorded]
