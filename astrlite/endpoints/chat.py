@@ -13,7 +13,7 @@ from ..chat.parts import Lookups, Quote, parse_message
 from ..chat.prompt import quote_of
 from ..chat.runner import ChatService, TurnRequest
 from ..configs import ConfigSet
-from ..errors import business
+from ..errors import EMPTY_CONTENT, business
 from ..request import Request
 from ..response import Response, json_ok
 from ..routing import RouteTable
@@ -29,7 +29,6 @@ CONFIG_ID_NOT_FOUND = "config_id not found: {}"
 CONFIG_NAME_NOT_FOUND = "config_name not found: {}"
 CONFIG_NAME_AMBIGUOUS = "config_name is ambiguous, please use config_id: {}"
 MISSING_MESSAGE = "Missing key: message or files"
-EMPTY_CONTENT = "Message content is empty (reply only is not allowed)"
 PAGE_NOT_INTEGER = "page and page_size must be integers"
 
 DEFAULT_PAGE = 1

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import business
+from ..errors import EMPTY_CONTENT, business
 from ..store.attachments import AttachmentRow, AttachmentStore, OpenedFile
 
 # An edge box sends notifications, not albums; a bound keeps one request's open files
@@ -30,7 +30,6 @@ UNSUPPORTED_TYPE = "unsupported message part type: {}"
 MEDIA_WITHOUT_ID = "{} part missing attachment_id"
 ATTACHMENT_NOT_FOUND = "attachment not found: {}"
 FILE_NOT_FOUND = "file not found: {}"
-EMPTY_CONTENT = "Message content is empty (reply only is not allowed)"
 
 
 @dataclass(frozen=True, slots=True)
