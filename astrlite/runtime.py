@@ -78,6 +78,7 @@ def open_services(options: Options, environ: Mapping[str, str] | None = None) ->
     attachments = AttachmentStore(db, data_dir)
     attachments.remove_leftovers()
     background = Background()
+    background.on_shutdown(providers.aclose)
     chat = ChatService(
         store=ChatStore(db),
         attachments=attachments,

@@ -98,6 +98,7 @@ class Server:
                 with anyio.move_on_after(options.shutdown_grace):
                     await self.lifecycle.all_done.wait()
                 connections.cancel_scope.cancel()
+            await self.app.background.shut_down()
             background.cancel_scope.cancel()
         self.app.background.attach(None)
 

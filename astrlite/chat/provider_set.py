@@ -39,6 +39,14 @@ class ProviderSet:
     def get(self, config_id: str, provider_id: str) -> Provider | None:
         return self._by_config.get(config_id, {}).get(provider_id)
 
+    async def aclose(self) -> None:
+        """Close the providers that hold connections (openai's pooled upstreams)."""
+        for providers in self._by_config.values():
+            for provider in providers.values():
+                aclose = getattr(provider, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
 
 def _build_config(config: Config, data_dir: Path) -> dict[str, Provider]:
     built: dict[str, Provider] = {}

@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from ..background import Background
 from ..chat.runner import ChatService
 from ..configs import WEBCHAT, Config
@@ -55,9 +53,7 @@ class Platforms:
         self._running = running
         self.outbox_ids = outbox_ids  # configured outbox platforms, enabled or not
         self.outbox = outbox  # what every running outbox platform recorded
-        self._clients = clients
-        self._background = background
-        self._closing_watched = False
+        background.on_shutdown(clients.aclose)  # pooled connections to the platforms
 
     @classmethod
     def build(
@@ -92,19 +88,4 @@ class Platforms:
 
     async def send(self, platform: Platform, outgoing: Outgoing) -> None:
         """Send through a running platform (SendError when it fails)."""
-        self._close_clients_at_shutdown()
         await platform.send(outgoing)
-
-    def _close_clients_at_shutdown(self) -> None:
-        # The server has no shutdown hook, but it cancels its background tasks when it
-        # stops: a task that waits there closes the pooled connections on the way out.
-        if not self._closing_watched:
-            self._closing_watched = True
-            self._background.start_soon(self._close_when_cancelled)
-
-    async def _close_when_cancelled(self) -> None:
-        try:
-            await anyio.sleep_forever()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._clients.aclose()
