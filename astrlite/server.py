@@ -10,6 +10,7 @@ import socket
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from . import envelope
 from .app import App
@@ -87,9 +88,9 @@ class Server:
             self.app.background.attach(background)
             async with anyio.create_task_group() as connections:
                 async with anyio.create_task_group() as control:
+                    if handle_signals:  # before accepting: it needs a descriptor or two
+                        await control.start(self._wait_for_signal)
                     control.start_soon(self._accept_loop, connections)
-                    if handle_signals:
-                        control.start_soon(self._wait_for_signal)
                     await self._stop.wait()
                     control.cancel_scope.cancel()
                 anyio.notify_closing(self.sock)
@@ -102,8 +103,11 @@ class Server:
             background.cancel_scope.cancel()
         self.app.background.attach(None)
 
-    async def _wait_for_signal(self) -> None:
+    async def _wait_for_signal(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            task_status.started()
             async for signum in signals:
                 log.info("received %s, shutting down", signal.Signals(signum).name)
                 self.stop()
@@ -133,6 +137,9 @@ class Server:
             else:
                 self.lifecycle.active += 1
                 connections.start_soon(self._run_connection, stream)
+            # Let the new connection (and everything else) run: a burst of queued
+            # connections must not starve the loop until descriptors run out.
+            await anyio.lowlevel.checkpoint()
 
     async def _run_connection(self, stream: RawSocketStream) -> None:
         try:
