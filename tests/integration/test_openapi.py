@@ -49,8 +49,13 @@ def test_document_is_openapi_31_and_its_references_resolve() -> None:
             node = node[part]
     schemes = doc["components"]["securitySchemes"]
     carriers = {(s.get("in"), s.get("name"), s.get("scheme")) for s in schemes.values()}
-    assert {("header", "X-API-Key", None), ("query", "api_key", None), ("query", "key", None),
-            (None, None, "bearer"), ("header", "Authorization", None)} <= carriers
+    assert {
+        ("header", "X-API-Key", None),
+        ("query", "api_key", None),
+        ("query", "key", None),
+        (None, None, "bearer"),
+        ("header", "Authorization", None),
+    } <= carriers
 
 
 def test_served_document_is_the_file() -> None:

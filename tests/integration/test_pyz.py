@@ -50,8 +50,14 @@ def test_archive_holds_sources_bytecode_licences_and_no_caches(pyz: Path) -> Non
     with zipfile.ZipFile(pyz) as archive:
         names = archive.namelist()
         assert names == sorted(names)
-        assert {"__main__.py", "astrlite/cli.py", "astrlite/cli.pyc", "astrlite/openapi.json",
-                "h11/__init__.py", "anyio/__init__.py"} <= set(names)
+        assert {
+            "__main__.py",
+            "astrlite/cli.py",
+            "astrlite/cli.pyc",
+            "astrlite/openapi.json",
+            "h11/__init__.py",
+            "anyio/__init__.py",
+        } <= set(names)
         assert any(n.startswith("h11-0.16.0.dist-info/") for n in names)
         assert any(n.startswith("anyio-") and "dist-info/licenses/" in n for n in names)
         assert not [n for n in names if "__pycache__" in n]
