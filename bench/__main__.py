@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["startup", "keys", "files"]
+BENCHMARKS = ["startup", "keys", "files", "fixture", "chat", "openai_relay"]
 
 
 def main(names: list[str]) -> int:

@@ -54,6 +54,8 @@ def is_save_point(event: Mapping[str, Any]) -> bool:
 class ReplyAccumulator:
     """The route's accumulator for one turn (one back queue)."""
 
+    __slots__ = ("_agent_stats", "_parts", "_reasoning", "_text", "_tool_calls")
+
     def __init__(self) -> None:
         self._text = TextBuffer()
         self._reasoning = TextBuffer()

@@ -8,7 +8,6 @@ together on the wire and in the accumulators.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -68,6 +67,19 @@ def proactive_emits(parts: Sequence[ProactivePart], message_id: str) -> list[Emi
 
 
 class LiveTurn:
+    __slots__ = (
+        "_background",
+        "_busy",
+        "_closing",
+        "_idle",
+        "_offered",
+        "_reply",
+        "_session_id",
+        "_store",
+        "_stream",
+        "message_id",
+    )
+
     def __init__(
         self,
         message_id: str,
@@ -82,10 +94,11 @@ class LiveTurn:
         self._store = store
         self._background = background
         self._reply = ReplyAccumulator()
-        # No checkpoint when uncontended: a fast provider then fills the stream's buffer
-        # before the writer runs, so its events leave in few large socket writes.
-        self._lock = anyio.Lock(fast_acquire=True)
-        self._offered: deque[Sequence[ProactivePart]] = deque()
+        # The lock between the two writers. Not an anyio.Lock, which costs a deque and
+        # two backend look-ups per batch: a flag, and an Event only while one waits.
+        self._busy = False
+        self._idle: anyio.Event | None = None
+        self._offered: list[Sequence[ProactivePart]] = []
         self._closing = False
 
     def offer(self, parts: Sequence[ProactivePart]) -> bool:
@@ -100,9 +113,12 @@ class LiveTurn:
 
     async def publish(self, emits: Iterable[Emit]) -> None:
         """Send a batch of the reply's events and save its rows."""
-        async with self._lock:
+        await self._acquire()
+        try:
             await self._send_offered()
             await self._send(emits, self._reply)
+        finally:
+            self._release()
 
     async def finish(self, emits: Iterable[Emit]) -> None:
         """The reply's last batch (ending with ``end``); nothing is taken after it."""
@@ -110,13 +126,34 @@ class LiveTurn:
         await self.publish(emits)
         self._stream.finish()
 
+    async def _acquire(self) -> None:
+        """No checkpoint when free: a fast provider then fills the stream's buffer before
+        the writer runs, so its events leave in few large socket writes. Waiters are
+        woken together and the first to run takes the turn; whoever holds it first
+        sends what was offered, so a pushed message still follows the batch it waited
+        for."""
+        while self._busy:
+            if self._idle is None:
+                self._idle = anyio.Event()
+            await self._idle.wait()
+        self._busy = True
+
+    def _release(self) -> None:
+        self._busy = False
+        idle, self._idle = self._idle, None
+        if idle is not None:
+            idle.set()
+
     async def _deliver_offered(self) -> None:
-        async with self._lock:
+        await self._acquire()
+        try:
             await self._send_offered()
+        finally:
+            self._release()
 
     async def _send_offered(self) -> None:
         while self._offered:
-            parts = self._offered.popleft()
+            parts = self._offered.pop(0)
             # Its own accumulator: a pushed message is saved as its own row, never mixed
             # with the text of the reply it interrupts.
             await self._send(proactive_emits(parts, self.message_id), ReplyAccumulator())

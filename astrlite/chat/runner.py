@@ -15,7 +15,6 @@ created the session row.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +76,8 @@ class _Queued:
 @dataclass(slots=True)
 class _Lane:
     creator: str
-    waiting: deque[_Queued] = field(default_factory=deque)
+    # A list, not a deque (whose first block costs 600 bytes): most lanes hold one turn.
+    waiting: list[_Queued] = field(default_factory=list)
     running: LiveTurn | None = None
 
 
@@ -145,7 +145,7 @@ class ChatService:
     async def _work(self, session_id: str, lane: _Lane) -> None:
         try:
             while lane.waiting:
-                queued = lane.waiting.popleft()
+                queued = lane.waiting.pop(0)
                 try:
                     await self._run(queued.request, queued.stream, lane)
                 except Exception:
@@ -197,8 +197,11 @@ class ChatService:
         events = provider.reply(asked)
         try:
             async for event in events:
-                if emits := await self._emits(turn, event, key_id):
-                    await live.publish(emits)
+                out = turn.feed(event)
+                if isinstance(out, StoreMedia):
+                    out = await self._store_media(turn, out, key_id)
+                if out:
+                    await live.publish(out)
         except ProviderError as error:
             final = turn.fail(str(error))
         except Exception:
@@ -210,10 +213,7 @@ class ChatService:
             await _close(events)
         await live.finish(final)
 
-    async def _emits(self, turn: Turn, event: ProviderEvent, key_id: str) -> list[Emit]:
-        out = turn.feed(event)
-        if not isinstance(out, StoreMedia):
-            return out
+    async def _store_media(self, turn: Turn, out: StoreMedia, key_id: str) -> list[Emit]:
         media = out.media
         try:
             row = await self.attachments.store_copy(

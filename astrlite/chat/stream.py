@@ -11,7 +11,6 @@ chunks stay in the buffer until the reader takes them.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import AsyncIterator
 
 import anyio
@@ -20,13 +19,17 @@ from astrlite.sse import HEARTBEAT
 
 
 class EventStream:
+    # A stream lives as long as its turn (1,000 held open must stay cheap): slots, a
+    # list, and an anyio.Event only while someone actually waits on one.
+    __slots__ = ("_chunks", "_finished", "_gone", "_max_chunks", "_readable", "_writable")
+
     def __init__(self, first: bytes, max_chunks: int) -> None:
-        self._chunks: deque[bytes] = deque([first])
+        self._chunks: list[bytes] = [first]
         self._max_chunks = max_chunks
         self._finished = False
         self._gone = False
-        self._readable = anyio.Event()
-        self._writable = anyio.Event()
+        self._readable: anyio.Event | None = None  # the reader waits on it
+        self._writable: anyio.Event | None = None  # the turn waits on it
 
     @property
     def finished(self) -> bool:
@@ -35,32 +38,31 @@ class EventStream:
     async def send(self, data: bytes) -> None:
         """Queue bytes for the client, waiting while the buffer is full."""
         while len(self._chunks) >= self._max_chunks and not self._gone:
-            self._writable = anyio.Event()
-            await self._writable.wait()
+            self._writable = writable = anyio.Event()
+            await writable.wait()
         if not self._gone:
             self._chunks.append(data)
-            self._readable.set()
+            self._wake_reader()
 
     def finish(self, last: bytes = b"") -> None:
         """No more data after ``last``; the response ends once the buffer is written."""
         if last and not self._gone:
             self._chunks.append(last)
         self._finished = True
-        self._readable.set()
+        self._wake_reader()
 
     async def body(self, heartbeat: float | None) -> AsyncIterator[bytes]:
         """The response body; ``heartbeat`` seconds of silence (None: never) send one."""
         try:
             while True:
                 if not self._chunks and not self._finished:
-                    self._readable = anyio.Event()
+                    self._readable = readable = anyio.Event()
                     with anyio.move_on_after(heartbeat):
-                        await self._readable.wait()
+                        await readable.wait()
+                    self._readable = None
                 if self._chunks:
-                    data = b"".join(self._chunks)
-                    self._chunks.clear()
-                    self._writable.set()
-                    yield data
+                    # Not kept in a local: a held stream would pin its last chunk.
+                    yield self._take()
                 elif self._finished:
                     return
                 else:
@@ -68,4 +70,19 @@ class EventStream:
         finally:
             self._gone = True
             self._chunks.clear()
+            self._wake_writer()
+
+    def _take(self) -> bytes:
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        self._wake_writer()
+        return data
+
+    def _wake_reader(self) -> None:
+        if self._readable is not None:
+            self._readable.set()
+
+    def _wake_writer(self) -> None:
+        if self._writable is not None:
             self._writable.set()
+            self._writable = None

@@ -106,6 +106,21 @@ class StoreMedia:
 class Turn:
     """Translates one provider reply into the ordered events of the turn's back queue."""
 
+    __slots__ = (
+        "_clock",
+        "_display_reasoning",
+        "_finished",
+        "_first_token",
+        "_input_cached",
+        "_input_other",
+        "_message_id",
+        "_output",
+        "_reasoning",
+        "_start",
+        "_streaming",
+        "_text",
+    )
+
     def __init__(
         self,
         message_id: str,
