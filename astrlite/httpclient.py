@@ -299,6 +299,16 @@ class Response:
             raise StopAsyncIteration
         return chunk
 
+    async def drain(self, limit: int, timeout: float) -> None:
+        """Read and drop the rest of the body if it comes within `timeout` and `limit`,
+        so the connection can be reused; otherwise it is closed when released."""
+        received = 0
+        with anyio.move_on_after(timeout):
+            while (chunk := await self._next_chunk()) is not None:
+                received += len(chunk)
+                if received > limit:
+                    return
+
     async def read(self, limit: int) -> bytes:
         """The whole body; HttpClientError if it is longer than limit bytes."""
         body = bytearray()

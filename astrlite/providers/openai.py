@@ -34,6 +34,10 @@ from astrlite.providers.base import (
 
 # A whole non-streamed reply: 128k tokens of output is about 1 MiB of JSON.
 MAX_REPLY_BYTES = 16 * 1024 * 1024
+# After [DONE], what may still be read so the connection can be reused: the chunked
+# terminator, perhaps a trailing comment; a server still talking after that is closed.
+DRAIN_BYTES = 64 * 1024
+DRAIN_SECONDS = 0.1
 # Error bodies are short JSON; only their message (or first characters) is shown.
 MAX_ERROR_BODY_BYTES = 64 * 1024
 ERROR_TEXT_CHARS = 200
@@ -165,6 +169,9 @@ class OpenAIProvider:
                         for event in stream.feed(chunk):
                             yield event
                         if stream.done:
+                            # The end of the chunked body follows [DONE] at once; reading
+                            # it lets the next turn reuse this connection (no new TLS).
+                            await response.drain(DRAIN_BYTES, DRAIN_SECONDS)
                             return
                     raise ProviderError("upstream stream ended without [DONE]")
                 # Some servers ignore "stream": true and answer with one JSON document.

@@ -145,6 +145,8 @@ def test_selected_model_and_history_reach_the_upstream(upstream: Any) -> None:
                 "selected_model": "other-model",
             },
         )
+    server = fake.server
+    assert server is not None and server.accepted == 1  # the second turn reused the connection
     sent = fake.sent_json()
     assert sent["model"] == "other-model"
     assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "user"]
