@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 
 import anyio
+import anyio.lowlevel
 import h11
 
 from . import __version__
@@ -117,6 +118,9 @@ class Connection:
             if not await self._respond(event):
                 return
             self.h11.start_next_cycle()
+            # A socket read or write that succeeds at once does not yield: without this
+            # a client whose next request is always waiting would starve the others.
+            await anyio.lowlevel.checkpoint()
 
     # -- reading -------------------------------------------------------------------
 

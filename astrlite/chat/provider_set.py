@@ -13,17 +13,24 @@ from typing import Any
 from astrlite.configs import Config, ConfigSet
 from astrlite.providers.base import Provider
 from astrlite.providers.echo import EchoProvider
-from astrlite.providers.openai import OpenAIProvider
 from astrlite.providers.scripted import ScriptedProvider
 
 Builder = Callable[[Mapping[str, Any], Path], Provider]
+
+
+def _openai(entry: Mapping[str, Any], data_dir: Path) -> Provider:
+    # Loaded only when configured: the HTTP client and ssl cost start-up time and memory.
+    from astrlite.providers.openai import OpenAIProvider
+
+    return OpenAIProvider.from_entry(entry, data_dir)
+
 
 BUILDERS: Mapping[str, Builder] = {
     "echo": lambda entry, data_dir: EchoProvider(entry["id"]),
     "scripted": lambda entry, data_dir: ScriptedProvider.from_file(
         entry["id"], entry["rules_file"], data_dir
     ),
-    "openai": lambda entry, data_dir: OpenAIProvider.from_entry(entry, data_dir),
+    "openai": _openai,
 }
 
 

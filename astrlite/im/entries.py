@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..httpclient import HttpClientError, parse_proxy, parse_url
-
 # Checked by configs.py already.
 COMMON_KEYS = frozenset({"id", "type", "enable"})
 # Read by connection(), for the platforms that make requests.
@@ -58,6 +56,8 @@ class Entry:
 
     def url(self, key: str, default: str | None = None) -> str:
         value = self.text(key, default).rstrip("/")
+        from ..httpclient import HttpClientError, parse_url  # not loaded until needed
+
         try:
             parse_url(value)
         except HttpClientError as exc:
@@ -77,6 +77,8 @@ class Entry:
         ca_file = self._optional_text("ca_file")
         proxy = self._optional_text("proxy")
         if proxy is not None:
+            from ..httpclient import HttpClientError, parse_proxy  # not loaded until needed
+
             try:
                 parse_proxy(proxy)
             except HttpClientError as exc:

@@ -12,31 +12,54 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..background import Background
 from ..chat.runner import ChatService
 from ..configs import WEBCHAT, Config
 from .base import Outgoing, Platform
-from .onebot import OneBotPlatform
-from .outbound import Clients
 from .outbox import OutboxLog, OutboxPlatform
-from .telegram import TelegramPlatform
 from .webchat import WebchatPlatform
-from .webhook import WebhookPlatform
+
+if TYPE_CHECKING:
+    from .outbound import Clients
 
 OUTBOX = "outbox"
 
-Builder = Callable[[Mapping[str, Any], Path, Clients, OutboxLog], Platform]
+# The HTTP client (and ssl) load only when a platform that talks HTTP is configured:
+# a server without one starts faster and smaller.
+ClientsFactory = Callable[[], "Clients"]
+Builder = Callable[[Mapping[str, Any], Path, ClientsFactory, OutboxLog], Platform]
+
+
+def _telegram(
+    raw: Mapping[str, Any], data_dir: Path, clients: ClientsFactory, log: OutboxLog
+) -> Platform:
+    from .telegram import TelegramPlatform
+
+    return TelegramPlatform.from_entry(raw, data_dir, clients())
+
+
+def _onebot(
+    raw: Mapping[str, Any], data_dir: Path, clients: ClientsFactory, log: OutboxLog
+) -> Platform:
+    from .onebot import OneBotPlatform
+
+    return OneBotPlatform.from_entry(raw, data_dir, clients())
+
+
+def _webhook(
+    raw: Mapping[str, Any], data_dir: Path, clients: ClientsFactory, log: OutboxLog
+) -> Platform:
+    from .webhook import WebhookPlatform
+
+    return WebhookPlatform.from_entry(raw, data_dir, clients())
+
 
 BUILDERS: Mapping[str, Builder] = {
-    "telegram": lambda raw, data_dir, clients, log: TelegramPlatform.from_entry(
-        raw, data_dir, clients
-    ),
-    "onebot": lambda raw, data_dir, clients, log: OneBotPlatform.from_entry(raw, data_dir, clients),
-    "webhook": lambda raw, data_dir, clients, log: WebhookPlatform.from_entry(
-        raw, data_dir, clients
-    ),
+    "telegram": _telegram,
+    "onebot": _onebot,
+    "webhook": _webhook,
     OUTBOX: lambda raw, data_dir, clients, log: OutboxPlatform.from_entry(raw, log),
 }
 
@@ -47,20 +70,29 @@ class Platforms:
         running: Mapping[str, Platform],
         outbox_ids: frozenset[str],
         outbox: OutboxLog,
-        clients: Clients,
+        clients: Clients | None,
         background: Background,
     ) -> None:
         self._running = running
         self.outbox_ids = outbox_ids  # configured outbox platforms, enabled or not
         self.outbox = outbox  # what every running outbox platform recorded
-        background.on_shutdown(clients.aclose)  # pooled connections to the platforms
+        if clients is not None:
+            background.on_shutdown(clients.aclose)  # pooled connections to the platforms
 
     @classmethod
     def build(
         cls, config: Config, data_dir: Path, chat: ChatService, background: Background
     ) -> Platforms:
         """ValueError ``<config file>: platforms[i]: <problem>`` for an entry that fails."""
-        clients = Clients()
+        made: list[Clients] = []
+
+        def clients() -> Clients:
+            if not made:
+                from .outbound import Clients
+
+                made.append(Clients())
+            return made[0]
+
         running: dict[str, Platform] = {WEBCHAT: WebchatPlatform(chat)}
         outbox_ids: set[str] = set()
         seen: set[str] = set()
@@ -81,7 +113,7 @@ class Platforms:
                 running[platform_id] = BUILDERS[raw["type"]](raw, data_dir, clients, log)
             except ValueError as error:
                 raise ValueError(f"{where}: {error}") from None
-        return cls(running, frozenset(outbox_ids), log, clients, background)
+        return cls(running, frozenset(outbox_ids), log, made[0] if made else None, background)
 
     def running(self, platform_id: str) -> Platform | None:
         return self._running.get(platform_id)
