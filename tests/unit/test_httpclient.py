@@ -43,13 +43,6 @@ TINY = 0.2  # an injected timeout that is meant to fire
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(autouse=True)
-def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The host's proxy settings must not reach these tests."""
-    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:
     return trustme.CA()

@@ -51,12 +51,6 @@ TINY = 0.2  # an injected timeout that is meant to fire
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(autouse=True)
-def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def ask(text: str = "hi", *, stream: bool = True, model: str | None = None) -> ProviderRequest:
     messages = (ChatMessage("system", "Be brief."), ChatMessage("user", text))
     return ProviderRequest(messages=messages, model=model, stream=stream)
