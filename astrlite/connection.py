@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field
-from email.utils import formatdate
 
 import anyio
 import anyio.lowlevel
@@ -26,6 +25,7 @@ from .errors import (
     ApiError,
     PeerGone,
 )
+from .httpdate import http_date
 from .options import BODY_TIMEOUT_UNIT_BYTES
 from .rawsocket import GONE, RawSocketStream
 from .request import Request
@@ -78,11 +78,11 @@ class _DateHeader:
         now = int(time.time())
         if now != self._second:
             self._second = now
-            self._value = formatdate(now, usegmt=True).encode()
+            self._value = http_date(now).encode()
         return self._value
 
 
-http_date = _DateHeader()
+date_header = _DateHeader()
 
 
 class Connection:
@@ -263,7 +263,7 @@ class Connection:
                 pass
 
     def _head(self, response: Response, *, close: bool) -> h11.Response:
-        headers = [(b"server", SERVER_HEADER), (b"date", http_date()), *response.headers]
+        headers = [(b"server", SERVER_HEADER), (b"date", date_header()), *response.headers]
         if isinstance(response.body, bytes):
             headers.append((b"content-length", str(len(response.body)).encode()))
         elif response.content_length is not None:

@@ -13,9 +13,14 @@ from typing import Any
 from astrlite.configs import Config, ConfigSet
 from astrlite.providers.base import Provider
 from astrlite.providers.echo import EchoProvider
-from astrlite.providers.scripted import ScriptedProvider
 
 Builder = Callable[[Mapping[str, Any], Path], Provider]
+
+
+def _scripted(entry: Mapping[str, Any], data_dir: Path) -> Provider:
+    from astrlite.providers.scripted import ScriptedProvider  # loaded only when configured
+
+    return ScriptedProvider.from_file(entry["id"], entry["rules_file"], data_dir)
 
 
 def _openai(entry: Mapping[str, Any], data_dir: Path) -> Provider:
@@ -27,9 +32,7 @@ def _openai(entry: Mapping[str, Any], data_dir: Path) -> Provider:
 
 BUILDERS: Mapping[str, Builder] = {
     "echo": lambda entry, data_dir: EchoProvider(entry["id"]),
-    "scripted": lambda entry, data_dir: ScriptedProvider.from_file(
-        entry["id"], entry["rules_file"], data_dir
-    ),
+    "scripted": _scripted,
     "openai": _openai,
 }
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from email.utils import formatdate
 from typing import TYPE_CHECKING
 
 import anyio
@@ -20,6 +19,7 @@ from .. import filenames, multipart, ranges, sniff
 from ..auth import MISSING_KEY
 from ..envelope import JSON_CONTENT_TYPE, error
 from ..errors import ApiError, business
+from ..httpdate import http_date
 from ..request import Request
 from ..response import Headers, Response, json_ok
 from ..routing import RouteTable
@@ -214,7 +214,7 @@ def _file_response(request: Request, row: AttachmentRow, opened: OpenedFile) -> 
     etag = f'"{row.sha256}"'  # stored files never change; survives copies and restores
     validators: Headers = [
         (b"etag", etag.encode()),
-        (b"last-modified", formatdate(opened.mtime, usegmt=True).encode()),
+        (b"last-modified", http_date(opened.mtime).encode()),
         (b"cache-control", CACHE_CONTROL),
     ]
     if ranges.etag_matches(_header_text(request, b"if-none-match"), etag):
