@@ -3,7 +3,7 @@ async-iterable body is streamed (with Content-Length when known, chunked otherwi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,12 @@ class Response:
 
 def json_ok(data: Any = None) -> Response:
     return Response(200, [(b"content-type", envelope.JSON_CONTENT_TYPE)], envelope.ok(data))
+
+
+def fixed_json_ok(data: Any) -> Callable[[], Response]:
+    """For an answer that never changes while the server runs: encoded once."""
+    body = envelope.ok(data)
+    return lambda: Response(200, [(b"content-type", envelope.JSON_CONTENT_TYPE)], body)
 
 
 def from_error(error: ApiError, *, http_errors: bool) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..request import Request
-from ..response import Response, json_ok
+from ..response import Response, fixed_json_ok
 from ..routing import RouteTable
 
 if TYPE_CHECKING:
@@ -13,11 +13,16 @@ if TYPE_CHECKING:
 
 
 def routes(services: Services) -> RouteTable:
+    listed = fixed_json_ok(
+        {
+            "configs": [
+                {"id": c.id, "name": c.name, "path": c.path, "is_default": c.is_default}
+                for c in services.configs.listed()
+            ]
+        }
+    )
+
     async def list_configs(request: Request) -> Response:
-        listed = [
-            {"id": c.id, "name": c.name, "path": c.path, "is_default": c.is_default}
-            for c in services.configs.listed()
-        ]
-        return json_ok({"configs": listed})
+        return listed()
 
     return {"/api/v1/configs": {"GET": list_configs}}

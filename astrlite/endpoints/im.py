@@ -13,7 +13,7 @@ from ..im.base import Outgoing, SendError
 from ..im.parts import Lookups, parse_message
 from ..im.umo import parse_umo
 from ..request import Request
-from ..response import Response, json_ok
+from ..response import Response, fixed_json_ok, json_ok
 from ..routing import Handler, RouteTable
 
 if TYPE_CHECKING:
@@ -29,11 +29,11 @@ OUTBOX_NOT_FOUND = "outbox platform not found: {}"
 
 
 def routes(services: Services) -> RouteTable:
-    bots_body = {"bot_ids": configs.bot_ids(services.configs.default)}
+    bots = fixed_json_ok({"bot_ids": configs.bot_ids(services.configs.default)})
     platforms = services.platforms
 
     async def list_bots(request: Request) -> Response:
-        return json_ok(bots_body)
+        return bots()
 
     async def send_message(request: Request) -> Response:
         body = await request.json_object(services.options.max_json_bytes)
