@@ -1,4 +1,5 @@
-"""`python -m bench [name ...]`: run the named benchmarks, or all of them."""
+"""`python -m bench [name ...] [options]`: run the named benchmarks, or all of them.
+Other arguments (`--size 64M`) are left in sys.argv for the benchmarks to read."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ import sys
 BENCHMARKS = ["startup", "keys", "files", "fixture", "chat", "openai_relay"]
 
 
-def main(names: list[str]) -> int:
+def main(args: list[str]) -> int:
+    names = [arg for arg in args if arg in BENCHMARKS]
     for name in names or BENCHMARKS:
-        if name.startswith("-"):
-            continue
         print(f"== {name}", flush=True)
-        importlib.import_module(f"bench.{name}").main()  # type: ignore[attr-defined]
+        importlib.import_module(f"bench.{name}").main()
     return 0
 
 

@@ -26,7 +26,6 @@ from .common import rss_kib
 from .streams import (
     Client,
     Exchange,
-    address,
     astrlite,
     connect_all,
     get,
@@ -224,15 +223,15 @@ def main(parts: str = "abcd") -> None:
     raise_file_limit(HELD + 256)
     if set(parts) & set("abc"):
         with astrlite(ECHO_CONFIG) as ours:
-            mine = asyncio.run(measure(*address(ours), parts))
+            mine = asyncio.run(measure(*ours.address, parts))
         with uvicorn(BASELINE) as base:
-            theirs = asyncio.run(measure(*address(base), parts))
+            theirs = asyncio.run(measure(*base.address, parts))
         report(mine, theirs)
     if "d" in parts:
         files = {"rules.json": json.dumps(HOLD_RULES)}
         args = ("--sse-heartbeat", str(HEARTBEAT_SECONDS), "--shutdown-grace", "1")
         with astrlite(HOLD_CONFIG, files, args) as ours:
-            report_held(asyncio.run(hold(*address(ours), ours.process.pid)))
+            report_held(asyncio.run(hold(*ours.address, ours.process.pid)))
 
 
 def report(mine: Results, theirs: Results) -> None:

@@ -49,8 +49,16 @@ def uvicorn_command(port: int) -> list[str]:
 @dataclass
 class Started:
     process: subprocess.Popen[bytes]
-    url: str
+    port: int
     seconds_to_first_answer: float
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return "127.0.0.1", self.port
 
 
 def wait_for_answer(url: str, started: float, timeout: float = 20) -> float:
@@ -65,24 +73,35 @@ def wait_for_answer(url: str, started: float, timeout: float = 20) -> float:
 
 
 @contextmanager
+def spawned(command: list[str], port: int, probe: str) -> Iterator[Started]:
+    """Run a server process until the block ends; ready once `probe` answers."""
+    env = {**os.environ, "ASTRLITE_API_KEY": BENCH_KEY, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        seconds = wait_for_answer(f"http://127.0.0.1:{port}{probe}", started)
+        yield Started(process, port, seconds)
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
 def server(kind: str, data_dir: str | None = None) -> Iterator[Started]:
     port = free_port()
-    env = {**os.environ, "ASTRLITE_API_KEY": BENCH_KEY, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory() as tmp:
-        command = (
-            astrlite_command(port, data_dir or tmp) if kind == "astrlite" else uvicorn_command(port)
-        )
-        path = "/api/v1/openapi.json" if kind == "astrlite" else "/"
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            seconds = wait_for_answer(f"http://127.0.0.1:{port}{path}", started)
-            yield Started(process, f"http://127.0.0.1:{port}", seconds)
-        finally:
-            process.terminate()
-            process.wait(15)
+        if kind == "astrlite":
+            command, probe = astrlite_command(port, data_dir or tmp), "/api/v1/openapi.json"
+        else:
+            command, probe = uvicorn_command(port), "/"
+        with spawned(command, port, probe) as started:
+            yield started
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import BENCH_KEY, ROOT, free_port, rss_kib, wait_for_answer
+from .common import BENCH_KEY, Started, free_port, rss_kib, spawned
 
 MIB = 1024 * 1024
 DEFAULT_SIZE = "1G"
@@ -98,33 +97,19 @@ def plain_copy(size: int, path: Path) -> float:
 # -- astrlite ------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port))
-
-
 @contextmanager
-def astrlite(data_dir: str, max_upload: int) -> Iterator[Server]:
+def astrlite(data_dir: str, max_upload: int) -> Iterator[Started]:
     port = free_port()
     command = [
         *(sys.executable, "-m", "astrlite", "--port", str(port), "--data-dir", data_dir),
         *("--max-upload-bytes", str(max_upload), "--access-log", "0"),
     ]
-    env = {**os.environ, "ASTRLITE_API_KEY": BENCH_KEY, "PYTHONPATH": str(ROOT)}
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for_answer(f"http://127.0.0.1:{port}/api/v1/openapi.json", started)
-        yield Server(process, port)
-    finally:
-        process.terminate()
-        process.wait(15)
+    with spawned(command, port, "/api/v1/openapi.json") as started:
+        yield started
+
+
+def connect(server: Started) -> socket.socket:
+    return socket.create_connection(server.address)
 
 
 def _read_response(sock: socket.socket) -> tuple[bytes, bytes]:
@@ -139,7 +124,7 @@ def _read_response(sock: socket.socket) -> tuple[bytes, bytes]:
     return head, body
 
 
-def upload(server: Server, size: int) -> tuple[float, dict[str, object]]:
+def upload(server: Started, size: int) -> tuple[float, dict[str, object]]:
     opening = (
         f"--{BOUNDARY}\r\n"
         'Content-Disposition: form-data; name="file"; filename="big.bin"\r\n'
@@ -153,7 +138,7 @@ def upload(server: Server, size: int) -> tuple[float, dict[str, object]]:
         f"Content-Length: {len(opening) + size + len(closing)}\r\n\r\n"
     ).encode()
     started = time.perf_counter()
-    with server.connect() as sock:
+    with connect(server) as sock:
         sock.sendall(head + opening)
         for piece in blocks(size):
             sock.sendall(piece)
@@ -167,7 +152,7 @@ def upload(server: Server, size: int) -> tuple[float, dict[str, object]]:
     return elapsed, data
 
 
-def download(server: Server, attachment_id: str, path: Path) -> float:
+def download(server: Started, attachment_id: str, path: Path) -> float:
     request = (
         f"GET /api/v1/file?attachment_id={attachment_id} HTTP/1.1\r\nHost: bench\r\n"
         f"X-API-Key: {BENCH_KEY}\r\n\r\n"
@@ -175,7 +160,7 @@ def download(server: Server, attachment_id: str, path: Path) -> float:
     buffer = bytearray(RECEIVE_SIZE)
     view = memoryview(buffer)
     started = time.perf_counter()
-    with server.connect() as sock, open(path, "wb", buffering=0) as file:
+    with connect(server) as sock, open(path, "wb", buffering=0) as file:
         sock.sendall(request)
         head = b""
         while b"\r\n\r\n" not in head:

@@ -27,16 +27,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .common import Started, free_port
+from .common import Started, free_port, spawned
 from .streams import (
     Client,
     Exchange,
-    address,
     astrlite,
     cpu_seconds,
     post,
-    start_process,
-    stop_process,
 )
 
 TOKENS = 200
@@ -54,11 +51,8 @@ GOAL_TOTAL = 0.05
 def upstream(gap_ms: float) -> Iterator[Started]:
     port = free_port()
     command = [sys.executable, "-m", "bench.fake_openai", str(port), str(TOKENS), str(gap_ms)]
-    process = start_process(command, "/", port)
-    try:
-        yield Started(process, f"127.0.0.1:{port}", 0.0)
-    finally:
-        stop_process(process)
+    with spawned(command, port, "/") as started:
+        yield started
 
 
 def config(base_url: str) -> dict[str, object]:
@@ -128,8 +122,8 @@ async def measure(up: tuple[str, int], ours: tuple[str, int], pid: int, runs: in
 
 
 def run(gap_ms: float, runs: int) -> Round:
-    with upstream(gap_ms) as up, astrlite(config(f"http://{up.url}/v1")) as ours:
-        return asyncio.run(measure(address(up), address(ours), ours.process.pid, runs))
+    with upstream(gap_ms) as up, astrlite(config(f"{up.url}/v1")) as ours:
+        return asyncio.run(measure(up.address, ours.address, ours.process.pid, runs))
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import BENCH_KEY, PYZ, ROOT, Started, free_port, wait_for_answer
+from .common import BENCH_KEY, PYZ, Started, free_port, spawned
 
 DATA = b"data: "
 HEARTBEAT = b": heartbeat"
@@ -34,30 +33,6 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- servers ---------------------------------------------------------------------------
-
-
-def start_process(command: list[str], probe: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ASTRLITE_API_KEY": BENCH_KEY, "PYTHONPATH": str(ROOT)}
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for_answer(f"http://127.0.0.1:{port}{probe}", started)
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    return process
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @contextmanager
@@ -76,12 +51,8 @@ def astrlite(
         port = free_port()
         program = ["-m", "astrlite"] if module else [str(PYZ)]
         command = [sys.executable, *program, "--port", str(port), "--data-dir", data_dir]
-        started = time.perf_counter()
-        process = start_process([*command, *args], "/api/v1/openapi.json", port)
-        try:
-            yield Started(process, f"127.0.0.1:{port}", time.perf_counter() - started)
-        finally:
-            stop_process(process)
+        with spawned([*command, *args], port, "/api/v1/openapi.json") as started:
+            yield started
 
 
 @contextmanager
@@ -89,12 +60,8 @@ def uvicorn(app: str) -> Iterator[Started]:
     """A bare ASGI app (``module:attribute``) under uvicorn --http h11."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--http", "h11", "--port", str(port)]
-    started = time.perf_counter()
-    process = start_process(command, "/", port)
-    try:
-        yield Started(process, f"127.0.0.1:{port}", time.perf_counter() - started)
-    finally:
-        stop_process(process)
+    with spawned(command, port, "/") as started:
+        yield started
 
 
 def cpu_seconds(pid: int) -> float:
@@ -108,11 +75,6 @@ def raise_file_limit(wanted: int) -> None:
     if soft < wanted:
         limit = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
-
-
-def address(started: Started) -> tuple[str, int]:
-    host, port = started.url.rsplit(":", 1)
-    return host, int(port)
 
 
 # -- the client --------------------------------------------------------------------------
