@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,29 @@ class Settings:
         return config
 
 
+class ServerThread:
+    """A Server on its own thread and event loop, with the given time and id source."""
+
+    def __init__(self, server: Server, source: sources.Source = sources.SYSTEM) -> None:
+        self.server = server
+        self._portal_cm = anyio.from_thread.start_blocking_portal()
+        self.portal = self._portal_cm.__enter__()
+        self._future = self.portal.start_task_soon(self._serve, server, source)
+
+    @staticmethod
+    async def _serve(server: Server, source: sources.Source) -> None:
+        sources.current.set(source)  # inherited by every task and thread the server starts
+        await server.serve()
+
+    def stop(self) -> None:
+        """Graceful shutdown, then the thread ends."""
+        try:
+            self.portal.call(self.server.stop)
+            self._future.result()
+        finally:
+            self._portal_cm.__exit__(None, None, None)
+
+
 class AstrliteServer:
     """A running test server: `base_url`, `api_key` (all scopes), `data_dir`."""
 
@@ -75,11 +98,8 @@ class AstrliteServer:
         self.api_key = "abk_" + secrets.token_urlsafe(32)
         self._owns_data_dir = owns_data_dir
         self._port = 0
-        self._portal_cm: AbstractContextManager[anyio.from_thread.BlockingPortal] | None = None
-        self._portal: anyio.from_thread.BlockingPortal | None = None
         self._services: Services | None = None
-        self._server: Server | None = None
-        self._future: Any = None
+        self._thread: ServerThread | None = None
         self._source = settings.source()
         self.base_url = ""
 
@@ -114,32 +134,22 @@ class AstrliteServer:
             }
         )
         self._services = open_services(options, {"ASTRLITE_API_KEY": self.api_key})
-        self._server = Server(build_app(self._services), bind(options.host, options.port))
-        self._port = self._server.sock.getsockname()[1]
-        self.base_url = self._server.url
-        self._portal_cm = anyio.from_thread.start_blocking_portal()
+        server = Server(build_app(self._services), bind(options.host, options.port))
+        self._port = server.sock.getsockname()[1]
+        self.base_url = server.url
         self._source = self.settings.source()
-        self._portal = self._portal_cm.__enter__()
-        self._future = self._portal.start_task_soon(self._serve, self._server, self._source)
+        self._thread = ServerThread(server, self._source)
         return self
-
-    @staticmethod
-    async def _serve(server: Server, source: sources.Source) -> None:
-        sources.current.set(source)  # inherited by every task and thread the server starts
-        await server.serve()
 
     def stop(self) -> None:
         """Stop serving (the data directory stays until the block is left)."""
-        if self._portal_cm is None or self._portal is None or self._server is None:
+        if self._thread is None or self._services is None:
             return
         try:
-            self._portal.call(self._server.stop)
-            self._future.result()
+            self._thread.stop()
         finally:
-            self._portal_cm.__exit__(None, None, None)
-            if self._services is not None:
-                self._services.db.close()
-            self._portal_cm = self._portal = self._server = self._services = None
+            self._services.db.close()
+            self._thread = self._services = None
 
     def restart(self, **changes: Any) -> None:
         """Apply new settings (same fields as serve()); the data and the port are kept."""

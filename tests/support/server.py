@@ -19,6 +19,7 @@ from astrlite.routing import Handler
 from astrlite.runtime import Services, build_app, open_services
 from astrlite.server import Server, bind
 from astrlite.store.db import open_connection
+from astrlite.testing import ServerThread
 
 TEST_KEY = "abk_test_key_with_all_scopes_0123456789abcdefghij"
 
@@ -79,13 +80,11 @@ def running_server(
             app.router = type(app.router)({**app.router.table, path: methods})
         server = Server(app, bind("127.0.0.1", 0))
         host, port = server.sock.getsockname()[:2]
+        thread = ServerThread(server)
         try:
-            with anyio.from_thread.start_blocking_portal() as portal:
-                future = portal.start_task_soon(server.serve)
-                try:
-                    yield Running(server.url, host, port, server, services, portal)
-                finally:
-                    portal.call(server.stop)
-                    future.result(timeout=30)
+            yield Running(server.url, host, port, server, services, thread.portal)
         finally:
-            services.db.close()
+            try:
+                thread.stop()
+            finally:
+                services.db.close()
