@@ -16,7 +16,7 @@ import anyio
 from . import __version__, keys, options
 from .runtime import StartupError, build_app, open_services, prepare_data_dir
 from .server import Server, bind
-from .store.db import StoreError, open_connection
+from .store.db import StoreError, administer
 from .tuning import tune_malloc
 
 USAGE = """usage: astrlite [serve] [options]      run the server (astrlite serve --help)
@@ -116,18 +116,9 @@ def keys_command(argv: Sequence[str]) -> int:
     args = _keys_parser().parse_args(list(argv))
     data_dir = Path(args.data_dir or os.environ.get("ASTRLITE_DATA_DIR") or "./astrlite-data")
     try:
-        conn = open_connection(prepare_data_dir(data_dir))
-    except (StartupError, StoreError) as error:
+        output = administer(prepare_data_dir(data_dir), lambda conn: _run_keys(conn, args))
+    except (StartupError, StoreError, keys.KeyError_) as error:
         return fail(str(error))
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        output = _run_keys(conn, args)
-        conn.execute("COMMIT")
-    except keys.KeyError_ as error:
-        conn.execute("ROLLBACK")
-        return fail(str(error))
-    finally:
-        conn.close()
     print(output)
     return 0
 

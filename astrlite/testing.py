@@ -33,7 +33,7 @@ from . import keys, sources
 from .options import Options
 from .runtime import Services, build_app, open_services
 from .server import Server, bind
-from .store.db import open_connection
+from .store.db import administer
 
 SCRIPTED_PROVIDER = {"id": "scripted", "type": "scripted", "rules_file": "rules.json"}
 
@@ -172,22 +172,19 @@ class AstrliteServer:
         expires_in_days: int | None = None,
     ) -> str:
         """A new stored key with these scopes (default: all); returns the raw key."""
-        conn = open_connection(self.data_dir)
         context = contextvars.copy_context()
         context.run(sources.current.set, self._source)  # seeded key ids when deterministic
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            created = context.run(
-                keys.create,
+        created = context.run(
+            administer,
+            self.data_dir,
+            lambda conn: keys.create(
                 conn,
                 name=name,
                 scopes=scopes,
                 expires_in_days=expires_in_days,
                 created_by="testing",
-            )
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+            ),
+        )
         api_key: str = created["api_key"]
         return api_key
 

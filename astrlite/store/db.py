@@ -77,6 +77,28 @@ def open_connection(data_dir: Path) -> sqlite3.Connection:
         raise StoreError(f"cannot use {path}: {error}") from None
 
 
+def in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `work` in one write transaction: committed if it returns, rolled back if not."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def administer(data_dir: Path, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Work on the database from outside the server (`astrlite keys`, test fixtures):
+    a connection of its own, one transaction. A running server sees it at once."""
+    conn = open_connection(data_dir)
+    try:
+        return in_transaction(conn, work)
+    finally:
+        conn.close()
+
+
 class Database:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / DB_NAME
@@ -93,15 +115,7 @@ class Database:
         return await anyio.to_thread.run_sync(self._in_transaction, work, limiter=self._write_lock)
 
     def _in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._writer
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
+        return in_transaction(self._writer, work)
 
     def writer_connection(self) -> sqlite3.Connection:
         """The writer, for start-up work done before the event loop runs."""

@@ -18,7 +18,7 @@ from astrlite.options import Options
 from astrlite.routing import Handler
 from astrlite.runtime import Services, build_app, open_services
 from astrlite.server import Server, bind
-from astrlite.store.db import open_connection
+from astrlite.store.db import administer
 from astrlite.testing import ServerThread
 
 TEST_KEY = "abk_test_key_with_all_scopes_0123456789abcdefghij"
@@ -42,14 +42,7 @@ class Running:
 
     def key_admin(self, command: str, **kwargs: Any) -> Any:
         """Manage keys through a separate connection, as `astrlite keys` does."""
-        conn = open_connection(self.data_dir)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            result = getattr(keys, command)(conn, **kwargs)
-            conn.execute("COMMIT")
-            return result
-        finally:
-            conn.close()
+        return administer(self.data_dir, lambda conn: getattr(keys, command)(conn, **kwargs))
 
     def create_key(self, scopes: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
         created: dict[str, Any] = self.key_admin("create", scopes=scopes, **kwargs)
