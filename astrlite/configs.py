@@ -52,9 +52,6 @@ class Config:
     def is_default(self) -> bool:
         return self.id == DEFAULT_ID
 
-    def find_provider(self, provider_id: str) -> dict[str, Any] | None:
-        return next((p for p in self.providers if p["id"] == provider_id), None)
-
 
 @dataclass(frozen=True, slots=True)
 class ConfigSet:
