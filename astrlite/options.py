@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .compat import parse_profile
+
 MIB = 1024 * 1024
 
 # nginx's large_client_header_buffers allows 4 x 8 KiB; 16 KiB for the whole head is
@@ -60,6 +62,7 @@ class Options:
     sse_heartbeat: float = DEFAULT_SSE_HEARTBEAT
     max_session_queue: int = DEFAULT_MAX_SESSION_QUEUE
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    compat: str = "4.22"
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -86,6 +89,7 @@ _HELP = {
     "sse_heartbeat": "seconds of silence before an SSE heartbeat comment",
     "max_session_queue": "turns that may wait on one chat session",
     "shutdown_grace": "seconds in-flight requests get to finish on shutdown",
+    "compat": "the AstrBot version spoken on the wire: 4.22 (the seed) or 4.27",
 }
 
 
@@ -125,6 +129,8 @@ def _converter(name: str, default: Any) -> Callable[[str], Any]:
         return _parse_positive(float)
     if name == "log_level":
         return _parse_log_level
+    if name == "compat":
+        return parse_profile
     return str
 
 
