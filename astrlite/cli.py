@@ -13,11 +13,12 @@ from typing import Any
 
 import anyio
 
-from . import __version__, keys, options
-from .runtime import StartupError, build_app, open_services, prepare_data_dir
-from .server import Server, bind
-from .store.db import StoreError, administer
-from .tuning import tune_malloc
+from astrlite import __version__, options
+from astrlite.http.server import Server, bind
+from astrlite.runtime import StartupError, build_app, open_services, prepare_data_dir
+from astrlite.store import keys
+from astrlite.store.db import StoreError, administer
+from astrlite.tuning import tune_malloc
 
 USAGE = """usage: astrlite [serve] [options]      run the server (astrlite serve --help)
        astrlite keys create|list|revoke|delete ...   manage API keys (astrlite keys --help)

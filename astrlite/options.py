@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .compat import parse_profile
+from astrlite.compat import parse_profile
 
 MIB = 1024 * 1024
 

@@ -8,18 +8,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import configs, keys
-from .app import App
-from .background import Background
-from .chat.provider_set import ProviderSet
-from .chat.runner import ChatService
-from .im.platforms import Platforms
-from .options import Options
-from .routes import build_table
-from .routing import Router
-from .store.attachments import AttachmentStore
-from .store.chat import ChatStore
-from .store.db import Database, StoreError
+from astrlite import configs
+from astrlite.background import Background
+from astrlite.chat.runner import ChatService
+from astrlite.endpoints.routes import build_table
+from astrlite.files.attachments import AttachmentStore
+from astrlite.http.app import App
+from astrlite.http.router import Router
+from astrlite.im.platforms import Platforms
+from astrlite.options import Options
+from astrlite.providers.registry import ProviderSet
+from astrlite.store import keys
+from astrlite.store.chat import ChatStore
+from astrlite.store.db import Database, StoreError
 
 
 class StartupError(Exception):

@@ -22,8 +22,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from .common import rss_kib
-from .streams import (
+from bench.common import rss_kib
+from bench.streams import (
     Client,
     Exchange,
     astrlite,

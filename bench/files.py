@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import BENCH_KEY, Started, free_port, rss_kib, spawned
+from bench.common import BENCH_KEY, Started, free_port, rss_kib, spawned
 
 MIB = 1024 * 1024
 DEFAULT_SIZE = "1G"

@@ -3,7 +3,7 @@ a bare uvicorn --http h11 app returning the same JSON."""
 
 from __future__ import annotations
 
-from .common import BENCH_KEY, have_wrk, server, wrk
+from bench.common import BENCH_KEY, have_wrk, server, wrk
 
 
 def main() -> None:

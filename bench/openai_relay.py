@@ -27,14 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .common import Started, free_port, spawned
-from .streams import (
-    Client,
-    Exchange,
-    astrlite,
-    cpu_seconds,
-    post,
-)
+from bench.common import Started, free_port, spawned
+from bench.streams import Client, Exchange, astrlite, cpu_seconds, post
 
 TOKENS = 200
 GAP_MS = 2.0  # 500 tokens/s: faster than any edge model, so the relay's cost shows

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tempfile
 
-from .common import median, rss_kib, server
+from bench.common import median, rss_kib, server
 
 RUNS = 10
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import BENCH_KEY, PYZ, Started, free_port, spawned
+from bench.common import BENCH_KEY, PYZ, Started, free_port, spawned
 
 DATA = b"data: "
 HEARTBEAT = b": heartbeat"

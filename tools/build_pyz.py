@@ -73,7 +73,7 @@ def collect(base: Path, top: Path) -> dict[str, bytes]:
         relative = path.relative_to(base)
         if path.is_dir() or SKIPPED_PARTS & set(relative.parts) or path.suffix == ".pyc":
             continue
-        files[relative.as_posix()] = path.read_bytes()  # follows symlinks (openapi.json)
+        files[relative.as_posix()] = path.read_bytes()
     return files
 
 

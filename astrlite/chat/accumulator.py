@@ -32,8 +32,7 @@ from astrlite.chat.events import (
     Event,
     media_name,
 )
-
-from .text import TextBuffer
+from astrlite.chat.text import TextBuffer
 
 BotRow = dict[str, Any]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from astrlite.chat.parts import MEDIA_TYPES, ParsedMessage, Quote
 from astrlite.chat.turn import REASONING_PREFIX
+from astrlite.chat.user_message import MEDIA_TYPES, ParsedMessage, Quote
 from astrlite.providers.base import Attachment, ChatMessage, ProviderRequest
 from astrlite.store.chat import BOT_SENDER, HistoryRow
 

@@ -23,12 +23,12 @@ from astrlite.background import Background
 from astrlite.chat import prompt
 from astrlite.chat.events import end_event, session_id_event
 from astrlite.chat.live import LiveTurn, ProactivePart, check_parts
-from astrlite.chat.parts import ParsedMessage
-from astrlite.chat.provider_set import ProviderSet
 from astrlite.chat.stream import EventStream
 from astrlite.chat.turn import Emit, StoreMedia, Turn
+from astrlite.chat.user_message import ParsedMessage
 from astrlite.configs import Config, ConfigSet
 from astrlite.errors import INTERNAL_ERROR, business
+from astrlite.files.attachments import AttachmentRow, AttachmentStore
 from astrlite.providers.base import (
     Attachment,
     ChatMessage,
@@ -37,8 +37,8 @@ from astrlite.providers.base import (
     ProviderEvent,
     ProviderRequest,
 )
+from astrlite.providers.registry import ProviderSet
 from astrlite.sse import encode_event
-from astrlite.store.attachments import AttachmentRow, AttachmentStore
 from astrlite.store.chat import ChatStore, SessionTaken, UserMessage
 
 log = logging.getLogger("astrlite")

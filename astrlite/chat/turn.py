@@ -48,6 +48,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from astrlite import sources
 from astrlite.chat.accumulator import is_save_point
 from astrlite.chat.events import (
     CHAIN_REASONING,
@@ -62,6 +63,7 @@ from astrlite.chat.events import (
     tool_call_event,
     tool_call_result_event,
 )
+from astrlite.chat.text import TextBuffer
 from astrlite.providers.base import (
     MediaReply,
     ProviderEvent,
@@ -71,9 +73,6 @@ from astrlite.providers.base import (
     ToolResult,
     Usage,
 )
-
-from .. import sources
-from .text import TextBuffer
 
 ERROR_PREFIX = "LLM 响应错误: "  # the original's wording (F7)
 REASONING_PREFIX = "🤔 思考: "  # a non-streaming reasoning line: prefix, reasoning, "\n"

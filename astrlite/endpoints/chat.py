@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .. import sources
-from ..chat.parts import Lookups, Quote, parse_message
-from ..chat.prompt import quote_of
-from ..chat.runner import ChatService, TurnRequest
-from ..configs import ConfigSet
-from ..errors import EMPTY_CONTENT, business
-from ..request import Request
-from ..response import Response, json_ok
-from ..routing import RouteTable
-from ..sse import SSE_HEADERS
+from astrlite import sources
+from astrlite.chat.prompt import quote_of
+from astrlite.chat.runner import ChatService, TurnRequest
+from astrlite.chat.user_message import Lookups, Quote, parse_message
+from astrlite.configs import ConfigSet
+from astrlite.errors import EMPTY_CONTENT, business
+from astrlite.http.request import Request
+from astrlite.http.response import Response, json_ok
+from astrlite.http.router import RouteTable
+from astrlite.sse import SSE_HEADERS
 
 if TYPE_CHECKING:
-    from ..runtime import Services
+    from astrlite.runtime import Services
 
 MISSING_USERNAME = "Missing key: username"
 EMPTY_USERNAME = "username is empty"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..request import Request
-from ..response import Response, fixed_json_ok
-from ..routing import RouteTable
+from astrlite.http.request import Request
+from astrlite.http.response import Response, fixed_json_ok
+from astrlite.http.router import RouteTable
 
 if TYPE_CHECKING:
-    from ..runtime import Services
+    from astrlite.runtime import Services
 
 
 def routes(services: Services) -> RouteTable:

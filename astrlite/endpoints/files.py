@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from .. import filenames, multipart, ranges, sniff
-from ..auth import MISSING_KEY
-from ..envelope import JSON_CONTENT_TYPE, error
-from ..errors import ApiError, business
-from ..httpdate import http_date
-from ..request import Request
-from ..response import Headers, Response, json_ok
-from ..routing import RouteTable
-from ..store.attachments import AttachmentRow, AttachmentStore, FileRange, OpenedFile
-from ..store.incoming import IncomingFile
+from astrlite.envelope import JSON_CONTENT_TYPE, error
+from astrlite.errors import ApiError, business
+from astrlite.files import filenames, multipart, ranges, sniff
+from astrlite.files.attachments import AttachmentRow, AttachmentStore, FileRange, OpenedFile
+from astrlite.files.incoming import IncomingFile
+from astrlite.http.auth import MISSING_KEY
+from astrlite.http.dates import http_date
+from astrlite.http.request import Request
+from astrlite.http.response import Headers, Response, json_ok
+from astrlite.http.router import RouteTable
 
 if TYPE_CHECKING:
-    from ..runtime import Services
+    from astrlite.runtime import Services
 
 log = logging.getLogger("astrlite")
 

@@ -7,17 +7,17 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .. import configs
-from ..errors import business
-from ..im.base import Outgoing, SendError
-from ..im.parts import Lookups, parse_message
-from ..im.umo import parse_umo
-from ..request import Request
-from ..response import Response, fixed_json_ok, json_ok
-from ..routing import Handler, RouteTable
+from astrlite import configs
+from astrlite.errors import business
+from astrlite.http.request import Request
+from astrlite.http.response import Response, fixed_json_ok, json_ok
+from astrlite.http.router import Handler, RouteTable
+from astrlite.im.base import Outgoing, SendError
+from astrlite.im.outgoing_message import Lookups, parse_message
+from astrlite.im.umo import parse_umo
 
 if TYPE_CHECKING:
-    from ..runtime import Services
+    from astrlite.runtime import Services
 
 log = logging.getLogger("astrlite")
 

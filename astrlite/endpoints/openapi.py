@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-from ..request import Request
-from ..response import Response
-from ..routing import RouteTable
+from astrlite.http.request import Request
+from astrlite.http.response import Response
+from astrlite.http.router import RouteTable
 
 
 @cache

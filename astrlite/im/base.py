@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from .parts import Message, ReplyCheck
-from .umo import Umo
+from astrlite.im.outgoing_message import Message, ReplyCheck
+from astrlite.im.umo import Umo
 
 
 class SendError(Exception):

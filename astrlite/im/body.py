@@ -19,8 +19,8 @@ from typing import Any
 
 import anyio.to_thread
 
-from ..store.attachments import OpenedFile
-from .base import SendError
+from astrlite.files.attachments import OpenedFile
+from astrlite.im.base import SendError
 
 # A multiple of 3, so the base64 of consecutive slices concatenates into the base64 of
 # the whole file; ~1 MiB keeps the thread hop a small part of each read.

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .base import Outgoing, SendError
-from .body import InlineFiles
-from .entries import CONNECTION_KEYS, Entry
-from .outbound import Answer, Clients, Outbound
-from .parts import Media, Part, ReplyCheck, Text
-from .umo import FRIEND, GROUP, Umo
+from astrlite.im.base import Outgoing, SendError
+from astrlite.im.body import InlineFiles
+from astrlite.im.outbound import Answer, Clients, Outbound
+from astrlite.im.outgoing_message import Media, Part, ReplyCheck, Text
+from astrlite.im.umo import FRIEND, GROUP, Umo
+from astrlite.outbound.entries import CONNECTION_KEYS, Entry
 
 KEYS = ("base_url", "access_token", *CONNECTION_KEYS)
 # message type -> (action, the parameter naming the target)

@@ -8,11 +8,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import __version__
-from ..httpclient import Client, HttpClientError
-from .base import SendError
-from .body import Body
-from .entries import ConnectionSettings
+from astrlite import __version__
+from astrlite.im.base import SendError
+from astrlite.im.body import Body
+from astrlite.outbound.client import Client, HttpClientError
+from astrlite.outbound.entries import ConnectionSettings
 
 # Bot APIs answer with the sent message object, a few KiB; anything near this is not
 # an API answer (a proxy's error page, a wrong URL serving a file).

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..store import clock
-from .base import Outgoing
-from .entries import Entry
-from .parts import ReplyCheck, describe
-from .umo import Umo
+from astrlite.im.base import Outgoing
+from astrlite.im.outgoing_message import ReplyCheck, describe
+from astrlite.im.umo import Umo
+from astrlite.outbound.entries import Entry
+from astrlite.store import clock
 
 # A test sends tens of messages; the bound only keeps a long-lived fixture server (one
 # per test session) from growing without end.

@@ -14,15 +14,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..background import Background
-from ..chat.runner import ChatService
-from ..configs import WEBCHAT, Config
-from .base import Outgoing, Platform
-from .outbox import OutboxLog, OutboxPlatform
-from .webchat import WebchatPlatform
+from astrlite.background import Background
+from astrlite.chat.runner import ChatService
+from astrlite.configs import WEBCHAT, Config
+from astrlite.im.base import Outgoing, Platform
+from astrlite.im.outbox import OutboxLog, OutboxPlatform
+from astrlite.im.webchat import WebchatPlatform
 
 if TYPE_CHECKING:
-    from .outbound import Clients
+    from astrlite.im.outbound import Clients
 
 OUTBOX = "outbox"
 
@@ -35,7 +35,7 @@ Builder = Callable[[Mapping[str, Any], Path, ClientsFactory, OutboxLog], Platfor
 def _telegram(
     raw: Mapping[str, Any], data_dir: Path, clients: ClientsFactory, log: OutboxLog
 ) -> Platform:
-    from .telegram import TelegramPlatform
+    from astrlite.im.telegram import TelegramPlatform
 
     return TelegramPlatform.from_entry(raw, data_dir, clients())
 
@@ -43,7 +43,7 @@ def _telegram(
 def _onebot(
     raw: Mapping[str, Any], data_dir: Path, clients: ClientsFactory, log: OutboxLog
 ) -> Platform:
-    from .onebot import OneBotPlatform
+    from astrlite.im.onebot import OneBotPlatform
 
     return OneBotPlatform.from_entry(raw, data_dir, clients())
 
@@ -51,7 +51,7 @@ def _onebot(
 def _webhook(
     raw: Mapping[str, Any], data_dir: Path, clients: ClientsFactory, log: OutboxLog
 ) -> Platform:
-    from .webhook import WebhookPlatform
+    from astrlite.im.webhook import WebhookPlatform
 
     return WebhookPlatform.from_entry(raw, data_dir, clients())
 
@@ -88,7 +88,7 @@ class Platforms:
 
         def clients() -> Clients:
             if not made:
-                from .outbound import Clients
+                from astrlite.im.outbound import Clients
 
                 made.append(Clients())
             return made[0]

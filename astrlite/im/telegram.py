@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .base import Outgoing, SendError
-from .body import Body, FilePiece, Piece
-from .entries import CONNECTION_KEYS, Entry
-from .outbound import Answer, Clients, Outbound
-from .parts import Media, Message, ReplyCheck, Text
-from .umo import Umo
+from astrlite.im.base import Outgoing, SendError
+from astrlite.im.body import Body, FilePiece, Piece
+from astrlite.im.outbound import Answer, Clients, Outbound
+from astrlite.im.outgoing_message import Media, Message, ReplyCheck, Text
+from astrlite.im.umo import Umo
+from astrlite.outbound.entries import CONNECTION_KEYS, Entry
 
 KEYS = ("token", "base_url", *CONNECTION_KEYS)
 DEFAULT_BASE_URL = "https://api.telegram.org"

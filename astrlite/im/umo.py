@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import business
+from astrlite.errors import business
 
 MESSAGE_TYPES = ("GroupMessage", "FriendMessage", "OtherMessage")
 FRIEND = "FriendMessage"

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..chat.live import ProactivePart
-from ..chat.parts import row_id_of
-from ..chat.runner import ChatService
-from ..store.attachments import AttachmentRow
-from .base import Outgoing, SendError
-from .parts import FILE_NOT_FOUND, Media, ReplyCheck, Text
-from .umo import Umo
+from astrlite.chat.live import ProactivePart
+from astrlite.chat.runner import ChatService
+from astrlite.chat.user_message import row_id_of
+from astrlite.files.attachments import AttachmentRow
+from astrlite.im.base import Outgoing, SendError
+from astrlite.im.outgoing_message import FILE_NOT_FOUND, Media, ReplyCheck, Text
+from astrlite.im.umo import Umo
 
 EVENT_FORM_PREFIX = "webchat!"
 NOT_SHOWN = "video"  # the web chat's events have no video (observed §4.1.4)

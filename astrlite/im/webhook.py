@@ -19,14 +19,14 @@ from typing import Any
 
 import anyio
 
-from .. import sources
-from ..store import clock
-from .base import Outgoing, SendError
-from .body import Body, InlineFiles
-from .entries import CONNECTION_KEYS, Entry
-from .outbound import Clients, Outbound
-from .parts import Media, Part, ReplyCheck, describe
-from .umo import Umo
+from astrlite import sources
+from astrlite.im.base import Outgoing, SendError
+from astrlite.im.body import Body, InlineFiles
+from astrlite.im.outbound import Clients, Outbound
+from astrlite.im.outgoing_message import Media, Part, ReplyCheck, describe
+from astrlite.im.umo import Umo
+from astrlite.outbound.entries import CONNECTION_KEYS, Entry
+from astrlite.store import clock
 
 KEYS = ("url", "secret", "retries", *CONNECTION_KEYS)
 DEFAULT_RETRIES = 2

@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 
 from astrlite import __version__
-from astrlite.httpclient import Client, HttpClientError, Response, parse_proxy, parse_url
+from astrlite.outbound.client import Client, HttpClientError, Response, parse_proxy, parse_url
 from astrlite.providers.base import (
     Attachment,
     ChatMessage,

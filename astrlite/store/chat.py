@@ -14,8 +14,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from . import clock
-from .db import Database
+from astrlite.store import clock
+from astrlite.store.db import Database
 
 WEBCHAT = "webchat"
 BOT_SENDER = "bot"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .. import sources
+from astrlite import sources
 
 
 def now() -> datetime:

@@ -15,7 +15,7 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from .schema import MIGRATIONS
+from astrlite.store.schema import MIGRATIONS
 
 T = TypeVar("T")
 DB_NAME = "astrlite.db"

@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from astrlite.chat.live import ProactivePart
+from astrlite.files.attachments import AttachmentRow
 from astrlite.options import Options
 from astrlite.runtime import StartupError, open_services
-from astrlite.store.attachments import AttachmentRow
 from tests.support.server import TEST_KEY, Running, running_server
 from tests.support.transcripts import NON_STREAMING, STREAMING, TOOL_STREAMING
 

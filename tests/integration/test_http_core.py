@@ -16,8 +16,8 @@ import anyio
 import httpx
 import pytest
 
-from astrlite.request import Request
-from astrlite.response import Response, json_ok
+from astrlite.http.request import Request
+from astrlite.http.response import Response, json_ok
 from tests.support.server import TEST_KEY, Running, running_server
 from tests.support.wire import WireClient, body_of, read_until_close, status_of
 

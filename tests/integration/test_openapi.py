@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from astrlite.routes import build_table
+from astrlite.endpoints.routes import build_table
 from tests.support.server import running_server
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,11 +13,11 @@ from typing import Any
 
 import anyio.from_thread
 
-from astrlite import keys
+from astrlite.http.router import Handler
+from astrlite.http.server import Server, bind
 from astrlite.options import Options
-from astrlite.routing import Handler
 from astrlite.runtime import Services, build_app, open_services
-from astrlite.server import Server, bind
+from astrlite.store import keys
 from astrlite.store.db import administer
 from astrlite.testing import ServerThread
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from astrlite.filenames import (
+from astrlite.files.filenames import (
     MAX_FILENAME_BYTES,
     content_disposition,
     safe_suffix,

@@ -13,8 +13,8 @@ import pytest
 import trustme
 from anyio.abc import ByteStream
 
-from astrlite import httpclient
-from astrlite.httpclient import (
+from astrlite.outbound import client as httpclient
+from astrlite.outbound.client import (
     Client,
     HttpClientError,
     Proxy,

@@ -4,7 +4,7 @@ from email.utils import formatdate
 
 import pytest
 
-from astrlite.httpdate import http_date
+from astrlite.http.dates import http_date
 
 
 @pytest.mark.parametrize("timestamp", [0, 951782400, 1795523186.18, 4102444799])

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from astrlite.files.attachments import OpenedFile
 from astrlite.im.base import SendError
 from astrlite.im.body import READ_SLICE, Body, FilePiece, InlineFiles
-from astrlite.store.attachments import OpenedFile
 
 
 def open_file(path: Path) -> OpenedFile:

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from astrlite.filenames import sanitize_filename
-from astrlite.multipart import (
+from astrlite.files.filenames import sanitize_filename
+from astrlite.files.multipart import (
     DEFAULT_MAX_PART_HEADER_BYTES,
     MAX_TRANSPORT_PADDING,
     Event,

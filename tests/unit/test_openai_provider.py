@@ -11,7 +11,7 @@ import anyio
 import pytest
 import trustme
 
-from astrlite.httpclient import Client
+from astrlite.outbound.client import Client
 from astrlite.providers.base import (
     Attachment,
     ChatMessage,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from astrlite.ranges import (
+from astrlite.files.ranges import (
     FullContent,
     PartialContent,
     RangeNotSatisfiable,

@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from astrlite.sniff import SNIFF_BYTES, Sniffed, sniff
+from astrlite.files.sniff import SNIFF_BYTES, Sniffed, sniff
 
 
 def ftyp(major: bytes, *compatible: bytes) -> bytes:

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import envelope
-from .errors import ApiError
+from astrlite import envelope
+from astrlite.errors import ApiError
 
 Headers = list[tuple[bytes, bytes]]
 

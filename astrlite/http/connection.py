@@ -16,21 +16,21 @@ import anyio
 import anyio.lowlevel
 import h11
 
-from . import __version__
-from .app import App
-from .errors import (
+from astrlite import __version__
+from astrlite.errors import (
     HEADERS_TOO_LARGE,
     MALFORMED_REQUEST,
     REQUEST_TIMED_OUT,
     ApiError,
     PeerGone,
 )
-from .httpdate import http_date
-from .options import BODY_TIMEOUT_UNIT_BYTES
-from .rawsocket import GONE, RawSocketStream
-from .request import Request
-from .response import Response
-from .target import parse_target, redact
+from astrlite.http.app import App
+from astrlite.http.dates import http_date
+from astrlite.http.rawsocket import GONE, RawSocketStream
+from astrlite.http.request import Request
+from astrlite.http.response import Response
+from astrlite.http.target import parse_target, redact
+from astrlite.options import BODY_TIMEOUT_UNIT_BYTES
 
 log = logging.getLogger("astrlite")
 access_log = logging.getLogger("astrlite.access")

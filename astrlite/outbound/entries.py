@@ -56,7 +56,7 @@ class Entry:
 
     def url(self, key: str, default: str | None = None) -> str:
         value = self.text(key, default).rstrip("/")
-        from ..httpclient import HttpClientError, parse_url  # not loaded until needed
+        from astrlite.outbound.client import HttpClientError, parse_url  # not loaded until needed
 
         try:
             parse_url(value)
@@ -77,7 +77,10 @@ class Entry:
         ca_file = self._optional_text("ca_file")
         proxy = self._optional_text("proxy")
         if proxy is not None:
-            from ..httpclient import HttpClientError, parse_proxy  # not loaded until needed
+            from astrlite.outbound.client import (  # not loaded until needed
+                HttpClientError,
+                parse_proxy,
+            )
 
             try:
                 parse_proxy(proxy)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ApiError
-from .request import Request
+from astrlite.errors import ApiError
+from astrlite.http.request import Request
 
 SCOPES = ("chat", "config", "file", "im")
 WILDCARD = "*"

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import EMPTY_CONTENT, business
-from ..store.attachments import AttachmentRow, AttachmentStore, OpenedFile
+from astrlite.errors import EMPTY_CONTENT, business
+from astrlite.files.attachments import AttachmentRow, AttachmentStore, OpenedFile
 
 # An edge box sends notifications, not albums; a bound keeps one request's open files
 # and outbound calls small (Telegram sends one request per part).

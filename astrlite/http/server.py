@@ -12,11 +12,11 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from . import envelope
-from .app import App
-from .connection import Connection, Lifecycle
-from .errors import SERVER_BUSY
-from .rawsocket import GONE, RawSocketStream
+from astrlite import envelope
+from astrlite.errors import SERVER_BUSY
+from astrlite.http.app import App
+from astrlite.http.connection import Connection, Lifecycle
+from astrlite.http.rawsocket import GONE, RawSocketStream
 
 log = logging.getLogger("astrlite")
 

@@ -10,10 +10,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import NOT_JSON_OBJECT, ApiError, business
+from astrlite.errors import NOT_JSON_OBJECT, ApiError, business
 
 if TYPE_CHECKING:
-    from .auth import Principal
+    from astrlite.http.auth import Principal
 
 
 class BodySource(Protocol):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from astrlite.store.attachments import AttachmentRow
+from astrlite.files.attachments import AttachmentRow
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -17,7 +17,7 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
-from .. import sniff
+from astrlite.files import sniff
 
 # Big enough that the two thread hops per batch cost little beside hashing and writing
 # it, small enough that two batches stay well inside the 16 MiB an upload may add.

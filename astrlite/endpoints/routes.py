@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .endpoints import chat, configs, files, im, openapi
-from .routing import Handler, RouteTable
+from astrlite.endpoints import chat, configs, files, im, openapi
+from astrlite.http.router import Handler, RouteTable
 
 if TYPE_CHECKING:
-    from .runtime import Services
+    from astrlite.runtime import Services
 
 
 def build_table(services: Services) -> dict[str, dict[str, Handler]]:

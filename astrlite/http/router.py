@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from .errors import ApiError
-from .request import Request
-from .response import Response
+from astrlite.errors import ApiError
+from astrlite.http.request import Request
+from astrlite.http.response import Response
 
 Handler = Callable[[Request], Awaitable[Response]]
 RouteTable = Mapping[str, Mapping[str, Handler]]

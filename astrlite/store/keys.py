@@ -18,10 +18,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from . import sources
-from .auth import SCOPES, WILDCARD, Principal
-from .store import clock
-from .store.db import Database
+from astrlite import sources
+from astrlite.http.auth import SCOPES, WILDCARD, Principal
+from astrlite.store import clock
+from astrlite.store.db import Database
 
 KEY_PREFIX = "abk_"
 DISPLAY_PREFIX_CHARS = 12

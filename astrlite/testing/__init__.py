@@ -29,11 +29,12 @@ from typing import Any
 import anyio.from_thread
 import anyio.to_thread
 
-from . import keys, sources
-from .options import Options
-from .runtime import Services, build_app, open_services
-from .server import Server, bind
-from .store.db import administer
+from astrlite import sources
+from astrlite.http.server import Server, bind
+from astrlite.options import Options
+from astrlite.runtime import Services, build_app, open_services
+from astrlite.store import keys
+from astrlite.store.db import administer
 
 SCRIPTED_PROVIDER = {"id": "scripted", "type": "scripted", "rules_file": "rules.json"}
 

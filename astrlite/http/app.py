@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from . import auth
-from .background import Background
-from .errors import INTERNAL_ERROR, ApiError, PeerGone
-from .options import Options
-from .request import Request
-from .response import Response, from_error
-from .routing import Router
+from astrlite.background import Background
+from astrlite.errors import INTERNAL_ERROR, ApiError, PeerGone
+from astrlite.http import auth
+from astrlite.http.request import Request
+from astrlite.http.response import Response, from_error
+from astrlite.http.router import Router
+from astrlite.options import Options
 
 log = logging.getLogger("astrlite")
 

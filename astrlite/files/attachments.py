@@ -18,9 +18,10 @@ from typing import BinaryIO
 
 import anyio.to_thread
 
-from .. import filenames, sniff, sources
-from . import clock
-from .db import Database
+from astrlite import sources
+from astrlite.files import filenames, sniff
+from astrlite.store import clock
+from astrlite.store.db import Database
 
 ATTACHMENTS_DIR = "attachments"
 INCOMING_DIR = ".incoming"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import MALFORMED_TARGET, ApiError
+from astrlite.errors import MALFORMED_TARGET, ApiError
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from . import options as server_options
-from .testing import AstrliteServer, serve
+from astrlite import options as server_options
+from astrlite.testing import AstrliteServer, serve
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

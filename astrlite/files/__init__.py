@@ -1,0 +1,1 @@
+"""Attachments: multipart uploads, ranges, safe file names, content sniffing, the store on disk."""
