@@ -14,8 +14,7 @@ from typing import Any
 import anyio
 
 from astrlite import __version__, options
-from astrlite.http.server import Server, bind
-from astrlite.runtime import StartupError, build_app, open_services, prepare_data_dir
+from astrlite.runtime import StartupError, prepare_data_dir, start
 from astrlite.store import keys
 from astrlite.store.db import StoreError, administer
 from astrlite.tuning import tune_malloc
@@ -46,24 +45,19 @@ def serve(argv: Sequence[str]) -> int:
     configure_logging(opts.log_level)
     logging.getLogger("astrlite.access").disabled = not opts.access_log
     try:
-        services = open_services(opts)
+        runtime = start(opts)
     except StartupError as error:
         return fail(str(error))
-    try:
-        sock = bind(opts.host, opts.port)
-    except OSError as error:
-        return fail(f"cannot listen on {opts.host}:{opts.port}: {error.strerror}")
-    server = Server(build_app(services), sock)
-    tune_malloc()
-    print(f"astrlite {__version__} listening on {server.url}", flush=True)
-    print(f"data directory: {services.data_dir.resolve()}", flush=True)
-    if not services.keys.has_static_keys:
-        with services.db.writer_connection() as conn:
-            if keys.count(conn) == 0:
-                created = keys.create(conn, name="first key", created_by="serve")
-                print(f"api_key: {created['api_key']}  (all scopes; shown once)", flush=True)
-    anyio.run(lambda: server.serve(handle_signals=True))
-    services.db.close()
+    with runtime:
+        tune_malloc()
+        print(f"astrlite {__version__} listening on {runtime.url}", flush=True)
+        print(f"data directory: {runtime.data_dir.resolve()}", flush=True)
+        if not runtime.services.keys.has_static_keys:
+            with runtime.db.writer_connection() as conn:
+                if keys.count(conn) == 0:
+                    created = keys.create(conn, name="first key", created_by="serve")
+                    print(f"api_key: {created['api_key']}  (all scopes; shown once)", flush=True)
+        anyio.run(lambda: runtime.server.serve(handle_signals=True))
     return 0
 
 

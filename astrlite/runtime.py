@@ -1,12 +1,14 @@
-"""Start-up: the data directory, database, configs and keys a server runs with."""
+"""Assembling a server: the data directory, database, configs, keys, services, the route
+table and a bound socket. The CLI, the test fixture and the test suite all start here."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 from astrlite import configs
 from astrlite.background import Background
@@ -14,10 +16,12 @@ from astrlite.chat.runner import ChatService
 from astrlite.endpoints.routes import build_table
 from astrlite.files.attachments import AttachmentStore
 from astrlite.http.app import App
-from astrlite.http.router import Router
+from astrlite.http.router import Router, RouteTable
+from astrlite.http.server import Server, bind
 from astrlite.im.platforms import Platforms
 from astrlite.options import Options
 from astrlite.providers.registry import ProviderSet
+from astrlite.services import Services
 from astrlite.store import keys
 from astrlite.store.chat import ChatStore
 from astrlite.store.db import Database, StoreError
@@ -28,16 +32,35 @@ class StartupError(Exception):
 
 
 @dataclass
-class Services:
-    options: Options
-    data_dir: Path
+class Runtime:
+    """A server bound to its socket with everything it serves; close() releases it all.
+
+    Serving is the caller's: `await runtime.server.serve()` on the loop of its choice.
+    """
+
+    services: Services
+    server: Server
     db: Database
-    configs: configs.ConfigSet
-    keys: keys.KeyVerifier
-    attachments: AttachmentStore
-    chat: ChatService
-    platforms: Platforms
-    background: Background = field(default_factory=Background)
+    data_dir: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def close(self) -> None:
+        self.server.sock.close()
+        self.db.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def prepare_data_dir(path: Path) -> Path:
@@ -66,7 +89,16 @@ def static_keys(options: Options, environ: Mapping[str, str]) -> list[str]:
     return found
 
 
-def open_services(options: Options, environ: Mapping[str, str] | None = None) -> Services:
+def start(
+    options: Options,
+    environ: Mapping[str, str] | None = None,
+    *,
+    extra_routes: RouteTable | None = None,
+) -> Runtime:
+    """Open everything the options name and bind the listening socket.
+
+    Raises StartupError with a message that says what to fix.
+    """
     environ = os.environ if environ is None else environ
     data_dir = prepare_data_dir(Path(options.data_dir))
     try:
@@ -76,6 +108,35 @@ def open_services(options: Options, environ: Mapping[str, str] | None = None) ->
         db = Database(data_dir)
     except (ValueError, StoreError) as error:  # bad keys, configs or provider entries
         raise StartupError(str(error)) from None
+    try:
+        services = _services(options, data_dir, db, config_set, providers, extra_keys)
+        app = App(
+            options,
+            Router({**build_table(services), **(extra_routes or {})}),
+            services.keys,
+            touch=services.keys.touch_if_due,
+            background=services.background,
+        )
+        try:
+            sock = bind(options.host, options.port)
+        except OSError as error:
+            raise StartupError(
+                f"cannot listen on {options.host}:{options.port}: {error.strerror}"
+            ) from None
+    except BaseException:
+        db.close()
+        raise
+    return Runtime(services, Server(app, sock), db, data_dir)
+
+
+def _services(
+    options: Options,
+    data_dir: Path,
+    db: Database,
+    config_set: configs.ConfigSet,
+    providers: ProviderSet,
+    extra_keys: list[str],
+) -> Services:
     attachments = AttachmentStore(db, data_dir)
     attachments.remove_leftovers()
     background = Background()
@@ -91,19 +152,6 @@ def open_services(options: Options, environ: Mapping[str, str] | None = None) ->
     try:
         platforms = Platforms.build(config_set.default, data_dir, chat, background)
     except ValueError as error:  # a platform entry that cannot work
-        db.close()
         raise StartupError(str(error)) from None
     verifier = keys.KeyVerifier(db, extra_keys)
-    return Services(
-        options, data_dir, db, config_set, verifier, attachments, chat, platforms, background
-    )
-
-
-def build_app(services: Services) -> App:
-    return App(
-        services.options,
-        Router(build_table(services)),
-        services.keys,
-        touch=services.keys.touch_if_due,
-        background=services.background,
-    )
+    return Services(options, config_set, verifier, attachments, chat, platforms, background)

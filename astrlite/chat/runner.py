@@ -39,7 +39,7 @@ from astrlite.providers.base import (
 )
 from astrlite.providers.registry import ProviderSet
 from astrlite.sse import encode_event
-from astrlite.store.chat import ChatStore, SessionTaken, UserMessage
+from astrlite.store.chat import ChatStore, SessionRow, SessionTaken, UserMessage
 
 log = logging.getLogger("astrlite")
 
@@ -112,6 +112,12 @@ class ChatService:
             return lane.creator
         row = self.store.session(session_id)
         return None if row is None else row.creator
+
+    def list_sessions(
+        self, creator: str, platform_id: str | None, offset: int, limit: int
+    ) -> tuple[list[SessionRow], int]:
+        """One page of a creator's sessions, newest activity first (F17), and the total."""
+        return self.store.list_sessions(creator, platform_id, offset, limit)
 
     def submit(self, request: TurnRequest) -> EventStream:
         """Queue a validated turn and return its stream; business 429 when the session

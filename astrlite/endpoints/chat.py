@@ -16,11 +16,11 @@ from astrlite.configs import ConfigSet
 from astrlite.errors import EMPTY_CONTENT, business
 from astrlite.http.request import Request
 from astrlite.http.response import Response, json_ok
-from astrlite.http.router import RouteTable
+from astrlite.http.router import Handler
 from astrlite.sse import SSE_HEADERS
 
 if TYPE_CHECKING:
-    from astrlite.runtime import Services
+    from astrlite.services import Services
 
 MISSING_USERNAME = "Missing key: username"
 EMPTY_USERNAME = "username is empty"
@@ -36,18 +36,24 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100  # observed §4.3: larger sizes are clamped
 
 
-def routes(services: Services) -> RouteTable:
+def post_chat(services: Services) -> Handler:
     chat = services.chat
     heartbeat = services.options.sse_heartbeat or None  # 0 turns heartbeats off
 
-    async def post_chat(request: Request) -> Response:
+    async def handle(request: Request) -> Response:
         body = await request.json_object(services.options.max_json_bytes)
         assert request.principal is not None  # the app authenticates every /api/v1 call
         turn = accept(body, request.principal.key_id, chat, services.configs)
         stream = chat.submit(turn)
         return Response(200, list(SSE_HEADERS), stream.body(heartbeat))
 
-    async def list_sessions(request: Request) -> Response:
+    return handle
+
+
+def list_sessions(services: Services) -> Handler:
+    chat = services.chat
+
+    async def handle(request: Request) -> Response:
         username = _username(request.query_value("username"))
         try:
             page = _integer(request.query_value("page"), DEFAULT_PAGE)
@@ -56,16 +62,13 @@ def routes(services: Services) -> RouteTable:
             raise business(400, PAGE_NOT_INTEGER) from None
         page = max(page, 1)
         page_size = min(max(page_size, 1), MAX_PAGE_SIZE)
-        sessions, total = chat.store.list_sessions(
+        sessions, total = chat.list_sessions(
             username, request.query_value("platform_id"), (page - 1) * page_size, page_size
         )
         listed = [session.listed() for session in sessions]
         return json_ok({"sessions": listed, "page": page, "page_size": page_size, "total": total})
 
-    return {
-        "/api/v1/chat": {"POST": post_chat},
-        "/api/v1/chat/sessions": {"GET": list_sessions},
-    }
+    return handle
 
 
 def accept(body: dict[str, Any], key_id: str, chat: ChatService, configs: ConfigSet) -> TurnRequest:

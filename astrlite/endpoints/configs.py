@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING
 
 from astrlite.http.request import Request
 from astrlite.http.response import Response, fixed_json_ok
-from astrlite.http.router import RouteTable
+from astrlite.http.router import Handler
 
 if TYPE_CHECKING:
-    from astrlite.runtime import Services
+    from astrlite.services import Services
 
 
-def routes(services: Services) -> RouteTable:
+def list_configs(services: Services) -> Handler:
     listed = fixed_json_ok(
         {
             "configs": [
@@ -22,7 +22,7 @@ def routes(services: Services) -> RouteTable:
         }
     )
 
-    async def list_configs(request: Request) -> Response:
+    async def handle(request: Request) -> Response:
         return listed()
 
-    return {"/api/v1/configs": {"GET": list_configs}}
+    return handle

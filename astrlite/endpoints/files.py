@@ -24,10 +24,10 @@ from astrlite.http.auth import MISSING_KEY
 from astrlite.http.dates import http_date
 from astrlite.http.request import Request
 from astrlite.http.response import Headers, Response, json_ok
-from astrlite.http.router import RouteTable
+from astrlite.http.router import Handler
 
 if TYPE_CHECKING:
-    from astrlite.runtime import Services
+    from astrlite.services import Services
 
 log = logging.getLogger("astrlite")
 
@@ -52,11 +52,11 @@ ACTIVE_TYPE_MARKERS = ("html", "xml", "javascript", "ecmascript", "svg")
 CACHE_CONTROL = b"private, max-age=0"
 
 
-def routes(services: Services) -> RouteTable:
+def upload(services: Services) -> Handler:
     store = services.attachments
     limit = services.options.max_upload_bytes
 
-    async def upload(request: Request) -> Response:
+    async def handle(request: Request) -> Response:
         owner = _owner(request)
         form = _FormReader(multipart.MultipartParser(_boundary(request)), store, limit)
         try:
@@ -75,7 +75,13 @@ def routes(services: Services) -> RouteTable:
             }
         )
 
-    async def download(request: Request) -> Response:
+    return handle
+
+
+def download(services: Services) -> Handler:
+    store = services.attachments
+
+    async def handle(request: Request) -> Response:
         attachment_id = request.query_value("attachment_id")
         if not attachment_id:
             raise business(400, MISSING_ATTACHMENT_ID)
@@ -93,7 +99,7 @@ def routes(services: Services) -> RouteTable:
             opened.close()
             raise
 
-    return {"/api/v1/file": {"POST": upload, "GET": download}}
+    return handle
 
 
 def _owner(request: Request) -> str:

@@ -11,13 +11,13 @@ from astrlite import configs
 from astrlite.errors import business
 from astrlite.http.request import Request
 from astrlite.http.response import Response, fixed_json_ok, json_ok
-from astrlite.http.router import Handler, RouteTable
+from astrlite.http.router import Handler
 from astrlite.im.base import Outgoing, SendError
 from astrlite.im.outgoing_message import Lookups, parse_message
 from astrlite.im.umo import parse_umo
 
 if TYPE_CHECKING:
-    from astrlite.runtime import Services
+    from astrlite.services import Services
 
 log = logging.getLogger("astrlite")
 
@@ -28,14 +28,19 @@ SEND_FAILED = "Failed to send message: {}"
 OUTBOX_NOT_FOUND = "outbox platform not found: {}"
 
 
-def routes(services: Services) -> RouteTable:
+def list_bots(services: Services) -> Handler:
     bots = fixed_json_ok({"bot_ids": configs.bot_ids(services.configs.default)})
-    platforms = services.platforms
 
-    async def list_bots(request: Request) -> Response:
+    async def handle(request: Request) -> Response:
         return bots()
 
-    async def send_message(request: Request) -> Response:
+    return handle
+
+
+def send_message(services: Services) -> Handler:
+    platforms = services.platforms
+
+    async def handle(request: Request) -> Response:
         body = await request.json_object(services.options.max_json_bytes)
         assert request.principal is not None  # the app authenticates every /api/v1 call
         key_id = request.principal.key_id
@@ -61,7 +66,16 @@ def routes(services: Services) -> RouteTable:
             message.close()
         return json_ok({})
 
-    async def list_outbox(request: Request) -> Response:
+    return handle
+
+
+def list_outbox(services: Services) -> Handler | None:
+    """Exists only when an outbox platform is configured."""
+    platforms = services.platforms
+    if not platforms.outbox_ids:
+        return None
+
+    async def handle(request: Request) -> Response:
         platform_id = request.query_value("platform_id") or None
         if platform_id is not None and (
             platform_id not in platforms.outbox_ids or platforms.running(platform_id) is None
@@ -69,10 +83,4 @@ def routes(services: Services) -> RouteTable:
             raise business(404, OUTBOX_NOT_FOUND.format(platform_id))
         return json_ok({"messages": platforms.outbox.messages(platform_id)})
 
-    table: dict[str, dict[str, Handler]] = {
-        "/api/v1/im/bots": {"GET": list_bots},
-        "/api/v1/im/message": {"POST": send_message},
-    }
-    if platforms.outbox_ids:
-        table["/api/v1/im/outbox"] = {"GET": list_outbox}
-    return table
+    return handle

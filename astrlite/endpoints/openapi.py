@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from astrlite.http.request import Request
 from astrlite.http.response import Response
-from astrlite.http.router import RouteTable
+from astrlite.http.router import Handler
+
+if TYPE_CHECKING:
+    from astrlite.services import Services
 
 
 @cache
@@ -15,9 +19,8 @@ def openapi_document() -> bytes:
     return resources.files("astrlite").joinpath("openapi.json").read_bytes()
 
 
-async def get_openapi(request: Request) -> Response:
-    return Response(200, [(b"content-type", b"application/json")], openapi_document())
+def get_openapi(services: Services) -> Handler:
+    async def handle(request: Request) -> Response:
+        return Response(200, [(b"content-type", b"application/json")], openapi_document())
 
-
-def routes() -> RouteTable:
-    return {"/api/v1/openapi.json": {"GET": get_openapi}}
+    return handle

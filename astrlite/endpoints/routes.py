@@ -1,26 +1,49 @@
-"""The one routing table, assembled from the endpoint modules."""
+"""THE route table: every path and method, its handler and who may call it.
+
+A handler factory takes the running server's services and returns the handler (or None
+when the route does not exist in this configuration). Each entry needs exactly one
+scope, or is public; authentication reads the matched entry.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from astrlite.endpoints import chat, configs, files, im, openapi
-from astrlite.http.router import Handler, RouteTable
+from astrlite.http.router import Handler, Route, RouteTable
+from astrlite.services import Services
 
-if TYPE_CHECKING:
-    from astrlite.runtime import Services
+Factory = Callable[[Services], Handler | None]
 
 
-def build_table(services: Services) -> dict[str, dict[str, Handler]]:
-    parts: list[RouteTable] = [
-        openapi.routes(),
-        chat.routes(services),
-        configs.routes(services),
-        im.routes(services),
-        files.routes(services),
-    ]
-    table: dict[str, dict[str, Handler]] = {}
-    for part in parts:
-        for path, methods in part.items():
-            table.setdefault(path, {}).update(methods)
+@dataclass(frozen=True, slots=True)
+class Entry:
+    method: str
+    path: str
+    factory: Factory
+    scope: str | None = None
+    public: bool = False
+
+
+ROUTES: tuple[Entry, ...] = (
+    Entry("GET", "/api/v1/openapi.json", openapi.get_openapi, public=True),
+    Entry("POST", "/api/v1/chat", chat.post_chat, "chat"),
+    Entry("GET", "/api/v1/chat/sessions", chat.list_sessions, "chat"),
+    Entry("GET", "/api/v1/configs", configs.list_configs, "config"),
+    Entry("POST", "/api/v1/file", files.upload, "file"),
+    Entry("GET", "/api/v1/file", files.download, "file"),
+    Entry("POST", "/api/v1/im/message", im.send_message, "im"),
+    Entry("GET", "/api/v1/im/bots", im.list_bots, "im"),
+    Entry("GET", "/api/v1/im/outbox", im.list_outbox, "im"),
+)
+
+
+def build_table(services: Services) -> RouteTable:
+    table: dict[str, dict[str, Route]] = {}
+    for entry in ROUTES:
+        handler = entry.factory(services)
+        if handler is not None:
+            route = Route(handler, entry.scope, entry.public)
+            table.setdefault(entry.path, {})[entry.method] = route
     return table

@@ -1,5 +1,5 @@
-"""The request pipeline: authenticate, route, call the handler, turn errors into
-responses in exactly one place."""
+"""The request pipeline: route, authenticate against the matched entry's policy, call the
+handler, turn errors into responses in exactly one place."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from astrlite.errors import INTERNAL_ERROR, ApiError, PeerGone
 from astrlite.http import auth
 from astrlite.http.request import Request
 from astrlite.http.response import Response, from_error
-from astrlite.http.router import Router
+from astrlite.http.router import NOT_FOUND, Router
 from astrlite.options import Options
+from astrlite.principal import Principal
 
 log = logging.getLogger("astrlite")
 
 API_PREFIX = "/api/v1"  # a plain string prefix, as AstrBot's (so /api/v1x needs a key too)
-PUBLIC = {("GET", "/api/v1/openapi.json"), ("HEAD", "/api/v1/openapi.json")}
 
 
 class App:
@@ -26,7 +26,7 @@ class App:
         options: Options,
         router: Router,
         verify_key: auth.KeyVerifier,
-        touch: Callable[[auth.Principal], Awaitable[None]] | None = None,
+        touch: Callable[[Principal], Awaitable[None]] | None = None,
         background: Background | None = None,
     ) -> None:
         self.options = options
@@ -37,14 +37,21 @@ class App:
 
     async def handle(self, request: Request) -> Response:
         try:
-            if request.path.startswith(API_PREFIX) and (request.method, request.path) not in PUBLIC:
-                request.principal = auth.authenticate(
+            route = self.router.find(request.method, request.path)
+            # Every /api/v1 path needs a key before routing says anything (unknown paths
+            # included), unless its entry is public.
+            if request.path.startswith(API_PREFIX) and (route is None or not route.public):
+                principal = auth.authenticate(
                     request, self.verify_key, allow_query=not self.options.no_query_keys
                 )
+                if route is not None and route.scope is not None:
+                    auth.require_scope(principal, route.scope)
+                request.principal = principal
                 if self.touch is not None:
-                    await self.touch(request.principal)
-            handler = self.router.find(request.method, request.path)
-            return await handler(request)
+                    await self.touch(principal)
+            if route is None:
+                raise ApiError(404, NOT_FOUND)
+            return await route.handler(request)
         except ApiError as error:
             return self.error_response(error)
         except PeerGone:

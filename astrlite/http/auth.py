@@ -1,4 +1,6 @@
-"""API keys on the wire: carriers and their precedence (observed §2.2), scopes (§2.5)."""
+"""API keys on the wire: carriers and their precedence (observed §2.2), scopes (§2.5).
+
+Which scope a route needs is in its route table entry."""
 
 from __future__ import annotations
 
@@ -7,37 +9,12 @@ from dataclasses import dataclass
 
 from astrlite.errors import ApiError
 from astrlite.http.request import Request
-
-SCOPES = ("chat", "config", "file", "im")
-WILDCARD = "*"
-
-# Exact path -> required scope; a path not listed needs only a valid key (observed §2.3).
-ROUTE_SCOPES = {
-    "/api/v1/chat": "chat",
-    "/api/v1/chat/ws": "chat",
-    "/api/v1/chat/sessions": "chat",
-    "/api/v1/configs": "config",
-    "/api/v1/file": "file",
-    "/api/v1/im/message": "im",
-    "/api/v1/im/bots": "im",
-    "/api/v1/im/outbox": "im",
-}
+from astrlite.principal import Principal
 
 MISSING_KEY = "Missing API key"
 INVALID_KEY = "Invalid API key"
 INSUFFICIENT_SCOPE = "Insufficient API key scope"
 QUERY_KEYS_DISABLED = "API keys in the query string are disabled"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The key a request authenticated with."""
-
-    key_id: str
-    scopes: frozenset[str]
-
-    def allows(self, scope: str) -> bool:
-        return WILDCARD in self.scopes or scope in self.scopes
 
 
 KeyVerifier = Callable[[str], "Principal | None"]
@@ -76,7 +53,9 @@ def authenticate(request: Request, verify: KeyVerifier, *, allow_query: bool) ->
     principal = verify(carried.key)
     if principal is None:
         raise ApiError(401, INVALID_KEY)
-    scope = ROUTE_SCOPES.get(request.path)
-    if scope is not None and not principal.allows(scope):
-        raise ApiError(403, INSUFFICIENT_SCOPE)
     return principal
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    if not principal.allows(scope):
+        raise ApiError(403, INSUFFICIENT_SCOPE)

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from astrlite.errors import NOT_JSON_OBJECT, ApiError, business
-
-if TYPE_CHECKING:
-    from astrlite.http.auth import Principal
+from astrlite.principal import Principal
 
 
 class BodySource(Protocol):

@@ -1,21 +1,41 @@
-"""One table {path: {method: handler}}: 404, 405 with Allow, OPTIONS, HEAD via GET (F1)."""
+"""One table {path: {method: Route}}: 404, 405 with Allow, OPTIONS, HEAD via GET (F1).
+
+Each entry carries its handler and its access policy, so authentication reads the
+matched entry and nothing else keeps per-route policy.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 from astrlite.errors import ApiError
 from astrlite.http.request import Request
 from astrlite.http.response import Response
 
 Handler = Callable[[Request], Awaitable[Response]]
-RouteTable = Mapping[str, Mapping[str, Handler]]
 
 NOT_FOUND = "Not found"
 METHOD_NOT_ALLOWED = "Method not allowed"
 
 
-def allowed_methods(methods: Mapping[str, Handler]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A handler and who may call it: a key with `scope`, or anyone when `public`."""
+
+    handler: Handler
+    scope: str | None = None
+    public: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.scope is None) != self.public:
+            raise ValueError("a route is either public or needs exactly one scope")
+
+
+RouteTable = Mapping[str, Mapping[str, Route]]
+
+
+def allowed_methods(methods: Mapping[str, Route]) -> list[str]:
     """The path's methods in table order, then HEAD (when GET is there) and OPTIONS."""
     allowed = list(methods)
     if "GET" in methods and "HEAD" not in methods:
@@ -27,19 +47,27 @@ def allowed_methods(methods: Mapping[str, Handler]) -> list[str]:
 class Router:
     def __init__(self, table: RouteTable) -> None:
         self.table = table
-        self._allow = {path: ", ".join(allowed_methods(m)).encode() for path, m in table.items()}
+        # Per path, what answers a method it does not have: OPTIONS, or 405. Both take the
+        # path's access policy, so a caller learns nothing about a path it may not use.
+        self._fallbacks: dict[str, tuple[Route, Route]] = {}
+        for path, methods in table.items():
+            allow = ", ".join(allowed_methods(methods)).encode()
+            policy = next(iter(methods.values()))
+            self._fallbacks[path] = (
+                Route(_options(allow), policy.scope, policy.public),
+                Route(_refuse(allow), policy.scope, policy.public),
+            )
 
-    def find(self, method: str, path: str) -> Handler:
+    def find(self, method: str, path: str) -> Route | None:
+        """The entry for this method and path; None for an unknown path."""
         methods = self.table.get(path)
         if methods is None:
-            raise ApiError(404, NOT_FOUND)
-        handler = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
-        if handler is not None:
-            return handler
-        allow = self._allow[path]
-        if method == "OPTIONS":
-            return _options(allow)
-        raise ApiError(405, METHOD_NOT_ALLOWED, headers=((b"allow", allow),))
+            return None
+        route = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
+        if route is not None:
+            return route
+        options, refuse = self._fallbacks[path]
+        return options if method == "OPTIONS" else refuse
 
 
 def _options(allow: bytes) -> Handler:
@@ -47,3 +75,10 @@ def _options(allow: bytes) -> Handler:
         return Response(200, [(b"allow", allow)])
 
     return answer
+
+
+def _refuse(allow: bytes) -> Handler:
+    async def refuse(request: Request) -> Response:
+        raise ApiError(405, METHOD_NOT_ALLOWED, headers=((b"allow", allow),))
+
+    return refuse

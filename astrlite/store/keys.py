@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from astrlite import sources
-from astrlite.http.auth import SCOPES, WILDCARD, Principal
+from astrlite.principal import SCOPES, WILDCARD, Principal
 from astrlite.store import clock
 from astrlite.store.db import Database
 

@@ -30,9 +30,9 @@ import anyio.from_thread
 import anyio.to_thread
 
 from astrlite import sources
-from astrlite.http.server import Server, bind
+from astrlite.http.server import Server
 from astrlite.options import Options
-from astrlite.runtime import Services, build_app, open_services
+from astrlite.runtime import Runtime, start
 from astrlite.store import keys
 from astrlite.store.db import administer
 
@@ -99,7 +99,7 @@ class AstrliteServer:
         self.api_key = "abk_" + secrets.token_urlsafe(32)
         self._owns_data_dir = owns_data_dir
         self._port = 0
-        self._services: Services | None = None
+        self._runtime: Runtime | None = None
         self._thread: ServerThread | None = None
         self._source = settings.source()
         self.base_url = ""
@@ -134,23 +134,22 @@ class AstrliteServer:
                 **self.settings.options,
             }
         )
-        self._services = open_services(options, {"ASTRLITE_API_KEY": self.api_key})
-        server = Server(build_app(self._services), bind(options.host, options.port))
-        self._port = server.sock.getsockname()[1]
-        self.base_url = server.url
+        self._runtime = start(options, {"ASTRLITE_API_KEY": self.api_key})
+        self._port = self._runtime.server.sock.getsockname()[1]
+        self.base_url = self._runtime.url
         self._source = self.settings.source()
-        self._thread = ServerThread(server, self._source)
+        self._thread = ServerThread(self._runtime.server, self._source)
         return self
 
     def stop(self) -> None:
         """Stop serving (the data directory stays until the block is left)."""
-        if self._thread is None or self._services is None:
+        if self._thread is None or self._runtime is None:
             return
         try:
             self._thread.stop()
         finally:
-            self._services.db.close()
-            self._thread = self._services = None
+            self._runtime.close()
+            self._thread = self._runtime = None
 
     def restart(self, **changes: Any) -> None:
         """Apply new settings (same fields as serve()); the data and the port are kept."""
@@ -191,9 +190,9 @@ class AstrliteServer:
 
     def outbox(self, platform_id: str | None = None) -> list[dict[str, Any]]:
         """Messages sent to `outbox` platforms (umo, parts, time), oldest first."""
-        if self._services is None:
+        if self._runtime is None:
             return []
-        return self._services.platforms.outbox.messages(platform_id)
+        return self._runtime.services.platforms.outbox.messages(platform_id)
 
     def upload(
         self,

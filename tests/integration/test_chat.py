@@ -20,7 +20,7 @@ import pytest
 from astrlite.chat.live import ProactivePart
 from astrlite.files.attachments import AttachmentRow
 from astrlite.options import Options
-from astrlite.runtime import StartupError, open_services
+from astrlite.runtime import StartupError, start
 from tests.support.server import TEST_KEY, Running, running_server
 from tests.support.transcripts import NON_STREAMING, STREAMING, TOOL_STREAMING
 
@@ -142,7 +142,7 @@ def transcript(text: str) -> list[dict[str, Any]]:
 
 
 def history(srv: Running, session_id: str) -> list[dict[str, Any]]:
-    rows = srv.services.db.reader.execute(
+    rows = srv.db.reader.execute(
         "SELECT id, sender_id, sender_name, content FROM history WHERE session_id = ? ORDER BY id",
         (session_id,),
     ).fetchall()
@@ -154,14 +154,14 @@ def contents(srv: Running, session_id: str) -> list[dict[str, Any]]:
 
 
 def session_row(srv: Running, session_id: str) -> dict[str, Any] | None:
-    row = srv.services.db.reader.execute(
+    row = srv.db.reader.execute(
         "SELECT * FROM sessions WHERE session_id = ?", (session_id,)
     ).fetchone()
     return None if row is None else dict(row)
 
 
 def snapshot(srv: Running) -> tuple[list[tuple[Any, ...]], ...]:
-    reader = srv.services.db.reader
+    reader = srv.db.reader
     return tuple(
         [tuple(row) for row in reader.execute(f"SELECT * FROM {table} ORDER BY 1")]
         for table in ("sessions", "history", "attachments")
@@ -288,7 +288,7 @@ def test_streaming_reply_matches_the_transcript(srv: Running) -> None:
     }
     saved = stream[7]["data"]
     assert saved["id"] == rows[1]["id"]
-    created = srv.services.db.reader.execute(
+    created = srv.db.reader.execute(
         "SELECT created_at FROM history WHERE id = ?", (saved["id"],)
     ).fetchone()[0]
     assert saved["created_at"] == created
@@ -296,7 +296,7 @@ def test_streaming_reply_matches_the_transcript(srv: Running) -> None:
 
 def test_history_json_is_stored_with_python_defaults(srv: Running) -> None:
     chat(srv, {"username": "alice", "session_id": "sess-json", "message": "héllo"})
-    raw = srv.services.db.reader.execute(
+    raw = srv.db.reader.execute(
         "SELECT content FROM history WHERE session_id = 'sess-json' ORDER BY id"
     ).fetchone()[0]
     assert raw == '{"type": "user", "message": [{"type": "plain", "text": "h\\u00e9llo"}]}'
@@ -414,7 +414,7 @@ def bot_media_row(srv: Running, stream: list[dict[str, Any]]) -> AttachmentRow:
     image = next(e for e in stream if e["type"] == "image")
     name = image["data"].removeprefix("[IMAGE]")
     assert re.fullmatch(r"[0-9a-f]{32}\.png", name)
-    row = srv.services.db.reader.execute(
+    row = srv.db.reader.execute(
         "SELECT attachment_id FROM attachments WHERE path LIKE ?", (f"%/{name}",)
     ).fetchone()
     found = srv.services.attachments.get(row[0], STATIC_KEY_ID)  # owned by the turn's key
@@ -1018,4 +1018,4 @@ def test_a_provider_that_cannot_be_built_stops_the_start(tmp_path: Path) -> None
     with pytest.raises(
         StartupError, match=r"^config\.json: providers\[0\]: .*no\.json: cannot read"
     ):
-        open_services(Options(data_dir=str(tmp_path)), {})
+        start(Options(port=0, data_dir=str(tmp_path)), {})

@@ -18,6 +18,7 @@ import pytest
 
 from astrlite.http.request import Request
 from astrlite.http.response import Response, json_ok
+from astrlite.http.router import Route
 from tests.support.server import TEST_KEY, Running, running_server
 from tests.support.wire import WireClient, body_of, read_until_close, status_of
 
@@ -52,12 +53,15 @@ async def big_stream(request: Request) -> Response:
 
 
 TEST_ROUTES = {
-    "/t/json": {"POST": echo_json},
-    "/t/json-large": {"POST": echo_json_large},
-    "/t/ignore": {"POST": no_body_read, "GET": no_body_read},
-    "/t/explode": {"GET": explode},
-    "/t/slow": {"GET": slow},
-    "/t/big": {"GET": big_stream},
+    "/t/json": {"POST": Route(echo_json, public=True)},
+    "/t/json-large": {"POST": Route(echo_json_large, public=True)},
+    "/t/ignore": {
+        "POST": Route(no_body_read, public=True),
+        "GET": Route(no_body_read, public=True),
+    },
+    "/t/explode": {"GET": Route(explode, public=True)},
+    "/t/slow": {"GET": Route(slow, public=True)},
+    "/t/big": {"GET": Route(big_stream, public=True)},
 }
 
 
@@ -400,7 +404,9 @@ def rss_kib() -> int:
 
 def test_a_fast_client_cannot_make_the_server_buffer_its_body() -> None:
     size = 96 * 1024 * 1024
-    with running_server({"/t/slow-reader": {"POST": slow_reader}}, body_timeout=60) as srv:
+    with running_server(
+        {"/t/slow-reader": {"POST": Route(slow_reader, public=True)}}, body_timeout=60
+    ) as srv:
         baseline = rss_kib()
         peak = baseline
         done = threading.Event()

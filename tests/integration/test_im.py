@@ -21,7 +21,7 @@ import pytest
 from anyio.abc import ByteStream
 
 from astrlite.options import Options
-from astrlite.runtime import StartupError, open_services
+from astrlite.runtime import StartupError, start
 from tests.fakes.http_server import FakeServer, Received, response, serve, serve_raw
 from tests.fakes.http_server import wait_until_closed as wait_forever
 from tests.fakes.onebot import OneBot, onebot
@@ -205,7 +205,7 @@ def last_outbox_message(env: Env) -> dict[str, Any]:
 
 
 def history(env: Env, session_id: str) -> list[dict[str, Any]]:
-    rows = env.srv.services.db.reader.execute(
+    rows = env.srv.db.reader.execute(
         "SELECT sender_id, content FROM history WHERE session_id = ? ORDER BY id", (session_id,)
     ).fetchall()
     return [{"sender_id": row[0], **json.loads(row[1])} for row in rows]
@@ -637,7 +637,7 @@ def test_webchat_without_a_live_stream_saves_a_bot_row(env: Env) -> None:
 def test_webchat_replies_quote_only_the_same_session(env: Env) -> None:
     ok(env, "webchat:FriendMessage:wc-a", "first")
     ok(env, "webchat:FriendMessage:wc-b", "other")
-    row_a = env.srv.services.db.reader.execute(
+    row_a = env.srv.db.reader.execute(
         "SELECT id FROM history WHERE session_id = 'wc-a'"
     ).fetchone()[0]
     body = {
@@ -709,7 +709,7 @@ def test_a_bad_platform_entry_stops_the_start(
 ) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"platforms": [entry]}))
     with pytest.raises(StartupError, match=r"^config\.json: platforms\[0\]") as raised:
-        open_services(Options(data_dir=str(tmp_path)), {})
+        start(Options(port=0, data_dir=str(tmp_path)), {})
     assert problem in str(raised.value)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from astrlite import cli
 from astrlite.options import Options
-from astrlite.runtime import StartupError, open_services
+from astrlite.runtime import StartupError, start
 from astrlite.store import db as store_db
 
 
@@ -111,24 +111,24 @@ def test_create_json_includes_the_key(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
     (tmp_path / "astrlite.db").write_bytes(b"this is not a database" * 100)
     with pytest.raises(StartupError, match=r"cannot use .*astrlite.db: file is not a database"):
-        open_services(Options(data_dir=str(tmp_path)), {})
+        start(Options(port=0, data_dir=str(tmp_path)), {})
 
 
 def test_a_newer_database_is_refused_and_an_older_one_migrated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    services = open_services(Options(data_dir=str(tmp_path)), {})
-    services.db.close()
+    runtime = start(Options(port=0, data_dir=str(tmp_path)), {})
+    runtime.close()
     newer = (*store_db.MIGRATIONS, "CREATE TABLE later (x INTEGER)")
     monkeypatch.setattr(store_db, "MIGRATIONS", newer)
-    services = open_services(Options(data_dir=str(tmp_path)), {})  # migrates in place
-    services.db.close()
+    runtime = start(Options(port=0, data_dir=str(tmp_path)), {})  # migrates in place
+    runtime.close()
     with sqlite3.connect(tmp_path / "astrlite.db") as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == len(newer)
         conn.execute("SELECT x FROM later")
     monkeypatch.setattr(store_db, "MIGRATIONS", newer[:-1])
     with pytest.raises(StartupError, match="written by a newer astrlite"):
-        open_services(Options(data_dir=str(tmp_path)), {})
+        start(Options(port=0, data_dir=str(tmp_path)), {})
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
@@ -136,7 +136,7 @@ def test_read_only_data_dir_is_a_clear_error(tmp_path: Path) -> None:
     tmp_path.chmod(0o555)
     try:
         with pytest.raises(StartupError, match="cannot write to data directory"):
-            open_services(Options(data_dir=str(tmp_path / "sub")), {})
+            start(Options(port=0, data_dir=str(tmp_path / "sub")), {})
     finally:
         tmp_path.chmod(0o755)
 

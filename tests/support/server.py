@@ -13,12 +13,13 @@ from typing import Any
 
 import anyio.from_thread
 
-from astrlite.http.router import Handler
-from astrlite.http.server import Server, bind
+from astrlite.http.router import RouteTable
+from astrlite.http.server import Server
 from astrlite.options import Options
-from astrlite.runtime import Services, build_app, open_services
+from astrlite.runtime import Runtime, start
+from astrlite.services import Services
 from astrlite.store import keys
-from astrlite.store.db import administer
+from astrlite.store.db import Database, administer
 from astrlite.testing import ServerThread
 
 TEST_KEY = "abk_test_key_with_all_scopes_0123456789abcdefghij"
@@ -29,13 +30,24 @@ class Running:
     url: str
     host: str
     port: int
-    server: Server
-    services: Services
+    runtime: Runtime
     portal: anyio.from_thread.BlockingPortal
 
     @property
+    def server(self) -> Server:
+        return self.runtime.server
+
+    @property
+    def services(self) -> Services:
+        return self.runtime.services
+
+    @property
+    def db(self) -> Database:
+        return self.runtime.db
+
+    @property
     def data_dir(self) -> Path:
-        return self.services.data_dir
+        return self.runtime.data_dir
 
     def connect(self, timeout: float = 5.0) -> socket.socket:
         return socket.create_connection((self.host, self.port), timeout=timeout)
@@ -51,7 +63,7 @@ class Running:
 
 @contextlib.contextmanager
 def running_server(
-    extra_routes: dict[str, dict[str, Handler]] | None = None,
+    extra_routes: RouteTable | None = None,
     *,
     config: dict[str, Any] | None = None,
     extra_configs: dict[str, dict[str, Any]] | None = None,
@@ -67,17 +79,10 @@ def running_server(
             (data_dir / "configs" / f"{config_id}.json").write_text(json.dumps(body))
         options = dataclasses.replace(Options(port=0, data_dir=str(data_dir)), **option_changes)
         environ = {"ASTRLITE_API_KEY": static_key} if static_key else {}
-        services = open_services(options, environ)
-        app = build_app(services)
-        for path, methods in (extra_routes or {}).items():
-            app.router = type(app.router)({**app.router.table, path: methods})
-        server = Server(app, bind("127.0.0.1", 0))
-        host, port = server.sock.getsockname()[:2]
-        thread = ServerThread(server)
-        try:
-            yield Running(server.url, host, port, server, services, thread.portal)
-        finally:
+        with start(options, environ, extra_routes=extra_routes) as runtime:
+            host, port = runtime.server.sock.getsockname()[:2]
+            thread = ServerThread(runtime.server)
             try:
-                thread.stop()
+                yield Running(runtime.url, host, port, runtime, thread.portal)
             finally:
-                services.db.close()
+                thread.stop()
