@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 ARGS ?=
 
-.PHONY: setup run dist test lint format bench clean
+.PHONY: setup run dist test lint format bench clean openapi
 
 $(READY): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ bench: setup
 
 clean:
 	rm -rf build dist $(VENV)
+
+# astrlite/openapi.json is the document the server serves; the top-level copy is for readers.
+openapi:
+	cp astrlite/openapi.json openapi.json

@@ -1,4 +1,5 @@
-"""Server-sent events as AstrBot frames them (observed §4.1.3), as plain bytes.
+"""Server-sent events: the encoder (AstrBot's framing, observed §4.1.3) and a decoder for
+the streams we read from upstreams.
 
 Every event is exactly ``data: <json>\\n\\n`` where the JSON is ``json.dumps(event,
 ensure_ascii=False)``: spaces after ``,`` and ``:``, raw UTF-8, keys in the dict's order.
@@ -8,6 +9,7 @@ No ``id:``, ``event:`` or ``retry:`` fields. The heartbeat (F6) is a comment lin
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 DATA_PREFIX = b"data: "
@@ -29,3 +31,64 @@ def encode_event(event: dict[str, Any]) -> bytes:
     # only sit inside a JSON string, where backslashreplace writes it as the JSON escape
     # \udXXX, which decodes back to the same string: the stream never breaks on it.
     return DATA_PREFIX + text.encode("utf-8", "backslashreplace") + EVENT_END
+
+
+# One streamed chunk is a few hundred bytes; this bounds what a broken upstream can make
+# us buffer while waiting for the end of a line or event.
+MAX_SSE_EVENT_BYTES = 4 * 1024 * 1024
+
+
+class SseError(ValueError):
+    """The stream cannot be decoded (an event over the size limit)."""
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+class SseDecoder:
+    """Incremental text/event-stream parser (WHATWG HTML §9.2.6) keeping only `data`.
+
+    feed() returns the data of each event completed by the bytes given: `data` lines
+    joined with "\\n". Comments and other fields are ignored; an event cut off by the end
+    of the stream is never returned, as the standard says.
+    """
+
+    def __init__(self, max_event_bytes: int = MAX_SSE_EVENT_BYTES) -> None:
+        self._max = max_event_bytes
+        self._buffer = bytearray()
+        self._scanned = 0  # _buffer holds no line end before this offset
+        self._data: list[str] = []
+        self._data_bytes = 0
+        self._at_start = True
+        self._after_cr = False  # the last line ended with CR, maybe half of a CRLF
+
+    def feed(self, chunk: bytes) -> list[str]:
+        if self._after_cr and chunk:
+            chunk = chunk.removeprefix(b"\n")  # the LF of a CRLF split between reads
+            self._after_cr = False
+        self._buffer += chunk
+        events: list[str] = []
+        start = 0
+        while match := _LINE_END.search(self._buffer, self._scanned):
+            self._line(bytes(self._buffer[start : match.start()]), events)
+            start = self._scanned = match.end()
+            self._after_cr = match.group() == b"\r" and start == len(self._buffer)
+        del self._buffer[:start]
+        self._scanned = len(self._buffer)
+        if len(self._buffer) + self._data_bytes > self._max:
+            raise SseError(f"sent an event longer than {self._max} bytes")
+        return events
+
+    def _line(self, raw: bytes, events: list[str]) -> None:
+        if self._at_start:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+            self._at_start = False
+        if not raw:
+            if self._data:
+                events.append("\n".join(self._data))
+            self._data, self._data_bytes = [], 0
+            return
+        field, _, value = raw.decode("utf-8", "replace").partition(":")
+        if field == "data":
+            self._data.append(value.removeprefix(" "))
+            self._data_bytes += len(raw)

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from astrlite.chat.turn import REASONING_PREFIX
-from astrlite.chat.user_message import MEDIA_TYPES, ParsedMessage, Quote
+from astrlite.chat.user_message import ParsedMessage, Quote
+from astrlite.files import MEDIA_KINDS
 from astrlite.providers.base import Attachment, ChatMessage, ProviderRequest
 from astrlite.store.chat import BOT_SENDER, HistoryRow
 
@@ -68,5 +69,5 @@ def _media_parts(row: HistoryRow) -> list[dict[str, Any]]:
     return [
         part
         for part in row.content.get("message", [])
-        if isinstance(part, dict) and part.get("type") in MEDIA_TYPES
+        if isinstance(part, dict) and part.get("type") in MEDIA_KINDS
     ]

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from astrlite.files import MEDIA_KINDS
 from astrlite.files.attachments import AttachmentRow
 
 K = TypeVar("K")
 V = TypeVar("V")
 
-MEDIA_TYPES = frozenset({"image", "record", "file", "video"})
 # Python's int() of a decimal string, as the original compares the id to an integer column.
 _ROW_ID = re.compile(r"\s*[+]?\d+\s*")
 
@@ -87,7 +87,7 @@ def parse_message(payload: Any, lookups: Lookups) -> ParsedMessage:
                     }
                 )
                 quotes.append(quote)
-        elif kind in MEDIA_TYPES:
+        elif kind in MEDIA_KINDS:
             attachment_id = part.get("attachment_id")
             row = attachment(str(attachment_id)) if attachment_id else None
             if row is not None:

@@ -26,10 +26,11 @@ from astrlite.errors import (
 )
 from astrlite.http.app import App
 from astrlite.http.dates import http_date
-from astrlite.http.rawsocket import GONE, RawSocketStream
+from astrlite.http.rawsocket import GONE
 from astrlite.http.request import Request
 from astrlite.http.response import Response
 from astrlite.http.target import parse_target, redact
+from astrlite.http.transport import Transport
 from astrlite.options import BODY_TIMEOUT_UNIT_BYTES
 
 log = logging.getLogger("astrlite")
@@ -86,7 +87,7 @@ date_header = _DateHeader()
 
 
 class Connection:
-    def __init__(self, stream: RawSocketStream, app: App, lifecycle: Lifecycle) -> None:
+    def __init__(self, stream: Transport, app: App, lifecycle: Lifecycle) -> None:
         self.stream = stream
         self.app = app
         self.options = app.options
@@ -343,7 +344,6 @@ class Connection:
         else:
             request = Request(
                 method,
-                event.target,
                 target.path,
                 target.query,
                 list(event.headers),

@@ -30,20 +30,17 @@ BODY_TOO_LARGE = "Request body too large (limit {limit} bytes)"
 class Request:
     __slots__ = (
         "_body",
-        "_consumed",
         "content_length",
         "headers",
         "method",
         "path",
         "principal",
         "query",
-        "raw_target",
     )
 
     def __init__(
         self,
         method: str,
-        raw_target: bytes,
         path: str,
         query: tuple[tuple[str, str], ...],
         headers: list[tuple[bytes, bytes]],
@@ -51,14 +48,12 @@ class Request:
         content_length: int | None,
     ) -> None:
         self.method = method
-        self.raw_target = raw_target
         self.path = path
         self.query = query
         self.headers = headers
         self.content_length = content_length
         self.principal: Principal | None = None
         self._body = body
-        self._consumed = False
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of a header (name in lower case)."""
@@ -77,7 +72,6 @@ class Request:
         """Yield the body in pieces; 413 before reading when Content-Length says too much."""
         if self.content_length is not None and self.content_length > limit:
             raise too_large(message_template, limit)
-        self._consumed = True
         received = 0
         while (chunk := await self._body.receive_chunk()) is not None:
             received += len(chunk)

@@ -13,7 +13,6 @@ _HEX = frozenset(b"0123456789abcdefABCDEF")
 class Target:
     path: str
     query: tuple[tuple[str, str], ...]
-    raw_query: bytes
 
 
 def _bad_target() -> ApiError:
@@ -59,7 +58,7 @@ def parse_target(raw: bytes) -> Target:
         raise _bad_target()
     raw_path, _, raw_query = raw.partition(b"?")
     raw_query = raw_query.partition(b"#")[0]
-    return Target(unquote(raw_path, plus_is_space=False), parse_query(raw_query), raw_query)
+    return Target(unquote(raw_path, plus_is_space=False), parse_query(raw_query))
 
 
 _REDACTED_NAMES = (b"api_key", b"key")

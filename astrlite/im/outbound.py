@@ -11,7 +11,8 @@ from typing import Any
 from astrlite import __version__
 from astrlite.im.base import SendError
 from astrlite.im.body import Body
-from astrlite.outbound.client import Client, HttpClientError
+from astrlite.outbound import HttpClientError
+from astrlite.outbound.client import Client
 from astrlite.outbound.entries import ConnectionSettings
 
 # Bot APIs answer with the sent message object, a few KiB; anything near this is not

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from astrlite.errors import EMPTY_CONTENT, business
+from astrlite.files import MEDIA_KINDS
 from astrlite.files.attachments import AttachmentRow, AttachmentStore, OpenedFile
 
 # An edge box sends notifications, not albums; a bound keeps one request's open files
 # and outbound calls small (Telegram sends one request per part).
 MAX_PARTS = 100
-MEDIA_TYPES = ("image", "record", "file", "video")
 
 NOT_STRING_OR_LIST = "message must be a string or list"
 TOO_MANY_PARTS = f"message has too many parts (limit {MAX_PARTS})"
@@ -141,7 +141,7 @@ async def _part(item: Any, lookups: Lookups) -> Part | None:
         return Text(text) if text else None  # empty plains are skipped, not refused
     if kind == "reply":
         return _reply(item, lookups.reply_allowed)
-    if kind in MEDIA_TYPES:
+    if kind in MEDIA_KINDS:
         return await _media(kind, item.get("attachment_id"), lookups)
     raise business(400, UNSUPPORTED_TYPE.format(kind))
 

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from astrlite.outbound import HttpClientError
+from astrlite.outbound.urls import parse_proxy, parse_url
+
 # Checked by configs.py already.
 COMMON_KEYS = frozenset({"id", "type", "enable"})
 # Read by connection(), for the platforms that make requests.
@@ -56,7 +59,6 @@ class Entry:
 
     def url(self, key: str, default: str | None = None) -> str:
         value = self.text(key, default).rstrip("/")
-        from astrlite.outbound.client import HttpClientError, parse_url  # not loaded until needed
 
         try:
             parse_url(value)
@@ -77,11 +79,6 @@ class Entry:
         ca_file = self._optional_text("ca_file")
         proxy = self._optional_text("proxy")
         if proxy is not None:
-            from astrlite.outbound.client import (  # not loaded until needed
-                HttpClientError,
-                parse_proxy,
-            )
-
             try:
                 parse_proxy(proxy)
             except HttpClientError as exc:

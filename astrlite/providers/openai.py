@@ -20,7 +20,10 @@ from typing import Any
 import anyio
 
 from astrlite import __version__
-from astrlite.outbound.client import Client, HttpClientError, Response, parse_proxy, parse_url
+from astrlite.outbound import HttpClientError
+from astrlite.outbound.client import Client
+from astrlite.outbound.connection import Response
+from astrlite.outbound.urls import parse_proxy, parse_url
 from astrlite.providers.base import (
     Attachment,
     ChatMessage,
@@ -31,6 +34,7 @@ from astrlite.providers.base import (
     TextDelta,
     Usage,
 )
+from astrlite.sse import SseDecoder, SseError
 
 # A whole non-streamed reply: 128k tokens of output is about 1 MiB of JSON.
 MAX_REPLY_BYTES = 16 * 1024 * 1024
@@ -41,9 +45,6 @@ DRAIN_SECONDS = 0.1
 # Error bodies are short JSON; only their message (or first characters) is shown.
 MAX_ERROR_BODY_BYTES = 64 * 1024
 ERROR_TEXT_CHARS = 200
-# One streamed chunk is a few hundred bytes; this bounds what a broken upstream can make
-# us buffer while waiting for the end of a line or event.
-MAX_SSE_EVENT_BYTES = 4 * 1024 * 1024
 # OpenAI's limit for one image; a larger one is described in text instead of sent.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
@@ -277,58 +278,6 @@ def _data_url(attachment: Attachment) -> str | None:
 # -- reading the reply --------------------------------------------------------------------
 
 
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-
-
-class SseDecoder:
-    """Incremental text/event-stream parser (WHATWG HTML §9.2.6) keeping only `data`.
-
-    feed() returns the data of each event completed by the bytes given: `data` lines
-    joined with "\\n". Comments and other fields are ignored; an event cut off by the end
-    of the stream is never returned, as the standard says.
-    """
-
-    def __init__(self, max_event_bytes: int = MAX_SSE_EVENT_BYTES) -> None:
-        self._max = max_event_bytes
-        self._buffer = bytearray()
-        self._scanned = 0  # _buffer holds no line end before this offset
-        self._data: list[str] = []
-        self._data_bytes = 0
-        self._at_start = True
-        self._after_cr = False  # the last line ended with CR, maybe half of a CRLF
-
-    def feed(self, chunk: bytes) -> list[str]:
-        if self._after_cr and chunk:
-            chunk = chunk.removeprefix(b"\n")  # the LF of a CRLF split between reads
-            self._after_cr = False
-        self._buffer += chunk
-        events: list[str] = []
-        start = 0
-        while match := _LINE_END.search(self._buffer, self._scanned):
-            self._line(bytes(self._buffer[start : match.start()]), events)
-            start = self._scanned = match.end()
-            self._after_cr = match.group() == b"\r" and start == len(self._buffer)
-        del self._buffer[:start]
-        self._scanned = len(self._buffer)
-        if len(self._buffer) + self._data_bytes > self._max:
-            raise ProviderError(f"upstream sent an event longer than {self._max} bytes")
-        return events
-
-    def _line(self, raw: bytes, events: list[str]) -> None:
-        if self._at_start:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")
-            self._at_start = False
-        if not raw:
-            if self._data:
-                events.append("\n".join(self._data))
-            self._data, self._data_bytes = [], 0
-            return
-        field, _, value = raw.decode("utf-8", "replace").partition(":")
-        if field == "data":
-            self._data.append(value.removeprefix(" "))
-            self._data_bytes += len(raw)
-
-
 class ChatStream:
     """Turns the bytes of a streamed /chat/completions reply into provider events.
 
@@ -343,7 +292,11 @@ class ChatStream:
 
     def feed(self, chunk: bytes) -> list[ProviderEvent]:
         events: list[ProviderEvent] = []
-        for data in self._decoder.feed(chunk):
+        try:
+            completed = self._decoder.feed(chunk)
+        except SseError as error:
+            raise ProviderError(f"upstream {error}") from None
+        for data in completed:
             if self.done:
                 break
             if data == "[DONE]":

@@ -63,6 +63,7 @@ from typing import Any
 
 import anyio
 
+from astrlite.files import MEDIA_KINDS
 from astrlite.providers.base import (
     MediaReply,
     ProviderError,
@@ -82,7 +83,6 @@ from astrlite.providers.echo import (
     user_message,
 )
 
-ATTACHMENT_KINDS = ("image", "record", "file", "video")
 TOOL_CALL_ID_PREFIX = "call_"
 MS_PER_SECOND = 1000
 
@@ -318,8 +318,8 @@ def _attachment(raw: object, where: str) -> ScriptedAttachment:
     if not path:
         raise _Invalid(f"{where}.path", "is empty")
     kind = _string(fields, "kind", where)
-    if kind not in ATTACHMENT_KINDS:
-        raise _Invalid(f"{where}.kind", f"expected one of {', '.join(ATTACHMENT_KINDS)}")
+    if kind not in MEDIA_KINDS:
+        raise _Invalid(f"{where}.kind", f"expected one of {', '.join(MEDIA_KINDS)}")
     filename = _optional_string(fields, "filename", where)
     return ScriptedAttachment(path, kind, Path(path).name if filename is None else filename)
 

@@ -14,10 +14,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from astrlite.configs import WEBCHAT
 from astrlite.store import clock
 from astrlite.store.db import Database
 
-WEBCHAT = "webchat"
 BOT_SENDER = "bot"
 # sqlite integers are signed 64-bit; a larger OFFSET cannot be bound (and matches nothing).
 MAX_SQLITE_INT = 2**63 - 1

@@ -27,11 +27,11 @@ from astrlite.providers.openai import (
     ChatStream,
     OpenAIConfig,
     OpenAIProvider,
-    SseDecoder,
     build_payload,
     reply_events,
     status_error_text,
 )
+from astrlite.sse import SseDecoder, SseError
 from tests.fakes.openai_upstream import (
     DONE,
     OpenAIUpstream,
@@ -112,7 +112,7 @@ def test_sse_decoder(stream: bytes, events: list[str]) -> None:
 def test_sse_decoder_caps_an_event() -> None:
     decoder = SseDecoder(max_event_bytes=100)
     assert decoder.feed(b"data: " + b"x" * 50 + b"\n") == []
-    with pytest.raises(ProviderError, match="upstream sent an event longer than 100 bytes"):
+    with pytest.raises(SseError, match="sent an event longer than 100 bytes"):
         decoder.feed(b"data: " + b"x" * 60)
 
 

@@ -13,17 +13,11 @@ import pytest
 import trustme
 from anyio.abc import ByteStream
 
-from astrlite.outbound import client as httpclient
-from astrlite.outbound.client import (
-    Client,
-    HttpClientError,
-    Proxy,
-    ProxyEnv,
-    Url,
-    bypasses_proxy,
-    parse_proxy,
-    parse_url,
-)
+from astrlite.outbound import HttpClientError
+from astrlite.outbound import client as client_module
+from astrlite.outbound.client import Client
+from astrlite.outbound.connection import MAX_RESPONSE_HEAD_BYTES
+from astrlite.outbound.urls import Proxy, ProxyEnv, Url, bypasses_proxy, parse_proxy, parse_url
 from tests.fakes.connect_proxy import connect_proxy
 from tests.fakes.http_server import (
     LAST_CHUNK,
@@ -292,7 +286,7 @@ async def test_dead_connection_retried_once_when_nothing_was_sent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A connection that dies between the liveness check and the first write.
-    monkeypatch.setattr(httpclient, "_still_open", lambda stream: True)
+    monkeypatch.setattr(client_module, "still_open", lambda stream: True)
     with anyio.fail_after(DEADLINE):
         async with serve(hello) as server:
             client = Client()
@@ -420,7 +414,7 @@ async def test_malformed_response() -> None:
 
 @pytest.mark.parametrize("complete", [True, False])
 async def test_response_headers_too_large(complete: bool) -> None:
-    big = b"x-big: " + b"a" * (httpclient.MAX_RESPONSE_HEAD_BYTES + 1000) + b"\r\n"
+    big = b"x-big: " + b"a" * (MAX_RESPONSE_HEAD_BYTES + 1000) + b"\r\n"
     head = b"HTTP/1.1 200 OK\r\n" + big + (b"content-length: 0\r\n\r\n" if complete else b"")
 
     async def huge_head(_: Received, stream: ByteStream) -> bool:

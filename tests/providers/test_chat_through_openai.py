@@ -20,7 +20,7 @@ from tests.fakes.openai_upstream import (
     usage,
     usage_chunk,
 )
-from tests.integration.test_chat import chat, contents, normalise, transcript
+from tests.endpoints.test_chat import chat, contents, normalise, transcript
 from tests.support.server import running_server
 from tests.support.transcripts import NON_STREAMING, STREAMING
 

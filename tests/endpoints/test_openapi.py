@@ -64,3 +64,11 @@ def test_served_document_is_the_file() -> None:
     with running_server() as srv:
         served = httpx.get(srv.url + "/api/v1/openapi.json").content
     assert served == (ROOT / "openapi.json").read_bytes()
+
+
+def test_the_top_level_copy_is_the_served_document() -> None:
+    served = (ROOT / "astrlite" / "openapi.json").read_bytes()
+    assert (ROOT / "openapi.json").read_bytes() == served, (
+        "openapi.json differs from astrlite/openapi.json: edit astrlite/openapi.json "
+        "(the file the build reads), then `make openapi` to copy it to the top level"
+    )

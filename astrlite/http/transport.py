@@ -1,0 +1,24 @@
+"""What a connection needs of its byte stream. The raw socket satisfies it; tests drive a
+connection through an in-memory one without any socket."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Transport(Protocol):
+    async def receive(self, max_bytes: int) -> bytes:
+        """The next bytes; b"" at end of stream. Raises one of rawsocket.GONE on a reset."""
+        ...
+
+    def try_send(self, data: memoryview) -> int:
+        """Send what can be sent now without waiting; how many bytes went."""
+        ...
+
+    async def send_rest(self, data: memoryview) -> None:
+        """Send all of `data`, waiting for room."""
+        ...
+
+    def send_eof(self) -> None: ...
+
+    def close(self) -> None: ...
