@@ -10,6 +10,7 @@ from typing import Any
 import anyio.from_thread
 import pytest
 
+from tests.endpoints.test_chat import chat, contents, normalise, transcript
 from tests.fakes.openai_upstream import (
     OpenAIUpstream,
     Reply,
@@ -20,7 +21,6 @@ from tests.fakes.openai_upstream import (
     usage,
     usage_chunk,
 )
-from tests.endpoints.test_chat import chat, contents, normalise, transcript
 from tests.support.server import running_server
 from tests.support.transcripts import NON_STREAMING, STREAMING
 
