@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from astrlite import configs
 from astrlite.background import Background
@@ -25,6 +26,9 @@ from astrlite.services import Services
 from astrlite.store import keys
 from astrlite.store.chat import ChatStore
 from astrlite.store.db import Database, StoreError
+
+if TYPE_CHECKING:
+    from astrlite.outbound.registry import ClientRegistry
 
 
 class StartupError(Exception):
@@ -104,12 +108,16 @@ def start(
     try:
         extra_keys = static_keys(options, environ)
         config_set = configs.load(data_dir)
-        providers = ProviderSet.build(config_set, data_dir)
+        background = Background()
+        clients = _client_registry(background)
+        providers = ProviderSet.build(config_set, data_dir, clients)
         db = Database(data_dir)
     except (ValueError, StoreError) as error:  # bad keys, configs or provider entries
         raise StartupError(str(error)) from None
     try:
-        services = _services(options, data_dir, db, config_set, providers, extra_keys)
+        services = _services(
+            options, data_dir, db, config_set, providers, clients, background, extra_keys
+        )
         app = App(
             options,
             Router({**build_table(services), **(extra_routes or {})}),
@@ -129,18 +137,34 @@ def start(
     return Runtime(services, Server(app, sock), db, data_dir)
 
 
+def _client_registry(background: Background) -> Callable[[], ClientRegistry]:
+    """The server's outbound clients, made when a provider or platform first needs them:
+    the HTTP client and ssl are not loaded by a server that never calls out."""
+    made: list[ClientRegistry] = []
+
+    def clients() -> ClientRegistry:
+        if not made:
+            from astrlite.outbound.registry import ClientRegistry
+
+            made.append(ClientRegistry())
+            background.on_shutdown(made[0].aclose)  # pooled connections
+        return made[0]
+
+    return clients
+
+
 def _services(
     options: Options,
     data_dir: Path,
     db: Database,
     config_set: configs.ConfigSet,
     providers: ProviderSet,
+    clients: Callable[[], ClientRegistry],
+    background: Background,
     extra_keys: list[str],
 ) -> Services:
     attachments = AttachmentStore(db, data_dir)
     attachments.remove_leftovers()
-    background = Background()
-    background.on_shutdown(providers.aclose)
     chat = ChatService(
         store=ChatStore(db),
         attachments=attachments,
@@ -150,7 +174,7 @@ def _services(
         max_queue=options.max_session_queue,
     )
     try:
-        platforms = Platforms.build(config_set.default, data_dir, chat, background)
+        platforms = Platforms.build(config_set.default, data_dir, chat, clients)
     except ValueError as error:  # a platform entry that cannot work
         raise StartupError(str(error)) from None
     verifier = keys.KeyVerifier(db, extra_keys)

@@ -16,10 +16,11 @@ from typing import Any
 
 from astrlite.im.base import Outgoing, SendError
 from astrlite.im.body import InlineFiles
-from astrlite.im.outbound import Answer, Clients, Outbound
+from astrlite.im.outbound import Answer, Outbound
 from astrlite.im.outgoing_message import Media, Part, ReplyCheck, Text
 from astrlite.im.umo import FRIEND, GROUP, Umo
 from astrlite.outbound.entries import CONNECTION_KEYS, Entry
+from astrlite.outbound.registry import ClientRegistry
 
 KEYS = ("base_url", "access_token", *CONNECTION_KEYS)
 # message type -> (action, the parameter naming the target)
@@ -49,10 +50,12 @@ class OneBotPlatform:
         self._outbound = outbound
 
     @classmethod
-    def from_entry(cls, raw: Mapping[str, Any], data_dir: Path, clients: Clients) -> OneBotPlatform:
+    def from_entry(
+        cls, raw: Mapping[str, Any], data_dir: Path, clients: ClientRegistry
+    ) -> OneBotPlatform:
         entry = Entry(raw, KEYS)
         token = entry.token("access_token", required=False)
-        outbound = clients.outbound(entry.connection(data_dir), secrets=(token,))
+        outbound = Outbound.through(clients, entry.connection(data_dir), secrets=(token,))
         return cls(entry.url("base_url"), token, outbound)
 
     def reply_check(self, umo: Umo) -> ReplyCheck | None:

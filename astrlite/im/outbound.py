@@ -14,6 +14,7 @@ from astrlite.im.body import Body
 from astrlite.outbound import HttpClientError
 from astrlite.outbound.client import Client
 from astrlite.outbound.entries import ConnectionSettings
+from astrlite.outbound.registry import ClientRegistry
 
 # Bot APIs answer with the sent message object, a few KiB; anything near this is not
 # an API answer (a proxy's error page, a wrong URL serving a file).
@@ -54,41 +55,6 @@ class Answer:
         return f"{head} ({self.content_type or 'no content type'})" if self.body else head
 
 
-class Clients:
-    """The clients of every platform: one shared, made on first use (its TLS context
-    costs milliseconds a server that never sends need not pay), plus one for each
-    platform with its own ca_file or proxy, made at start-up so a bad one stops it."""
-
-    def __init__(self) -> None:
-        self._shared: Client | None = None
-        self._own: list[Client] = []
-
-    def outbound(self, settings: ConnectionSettings, secrets: Sequence[str] = ()) -> Outbound:
-        """A platform's way out; ``secrets`` are what its requests carry (tokens), kept
-        out of its errors. ValueError when its ca_file cannot be loaded."""
-        return Outbound(self._getter(settings), settings.timeout, secrets)
-
-    def _getter(self, settings: ConnectionSettings) -> Callable[[], Client]:
-        if not settings.custom_tls_or_proxy:
-            return self._shared_client
-        try:
-            client = Client(ca_file=settings.ca_file, proxy=settings.proxy)
-        except HttpClientError as exc:
-            raise ValueError(str(exc)) from None
-        self._own.append(client)
-        return lambda: client
-
-    def _shared_client(self) -> Client:
-        if self._shared is None:
-            self._shared = Client()
-        return self._shared
-
-    async def aclose(self) -> None:
-        shared = [] if self._shared is None else [self._shared]
-        for client in [*shared, *self._own]:
-            await client.aclose()
-
-
 class Outbound:
     def __init__(
         self, client: Callable[[], Client], timeout: float, secrets: Sequence[str] = ()
@@ -96,6 +62,14 @@ class Outbound:
         self._client = client
         self._timeout = timeout
         self._secrets = tuple(s for s in secrets if len(s) >= MIN_SCRUBBED_CHARS)
+
+    @classmethod
+    def through(
+        cls, clients: ClientRegistry, settings: ConnectionSettings, secrets: Sequence[str] = ()
+    ) -> Outbound:
+        """A platform's way out; ``secrets`` are what its requests carry (tokens), kept
+        out of its errors. ValueError when its ca_file cannot be loaded."""
+        return cls(clients.client_for(settings), settings.timeout, secrets)
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from astrlite.background import Background
 from astrlite.chat.runner import ChatService
 from astrlite.configs import WEBCHAT, Config
 from astrlite.im.base import Outgoing, Platform
@@ -22,13 +21,13 @@ from astrlite.im.outbox import OutboxLog, OutboxPlatform
 from astrlite.im.webchat import WebchatPlatform
 
 if TYPE_CHECKING:
-    from astrlite.im.outbound import Clients
+    from astrlite.outbound.registry import ClientRegistry
 
 OUTBOX = "outbox"
 
 # The HTTP client (and ssl) load only when a platform that talks HTTP is configured:
 # a server without one starts faster and smaller.
-ClientsFactory = Callable[[], "Clients"]
+ClientsFactory = Callable[[], "ClientRegistry"]
 Builder = Callable[[Mapping[str, Any], Path, ClientsFactory, OutboxLog], Platform]
 
 
@@ -70,29 +69,16 @@ class Platforms:
         running: Mapping[str, Platform],
         outbox_ids: frozenset[str],
         outbox: OutboxLog,
-        clients: Clients | None,
-        background: Background,
     ) -> None:
         self._running = running
         self.outbox_ids = outbox_ids  # configured outbox platforms, enabled or not
         self.outbox = outbox  # what every running outbox platform recorded
-        if clients is not None:
-            background.on_shutdown(clients.aclose)  # pooled connections to the platforms
 
     @classmethod
     def build(
-        cls, config: Config, data_dir: Path, chat: ChatService, background: Background
+        cls, config: Config, data_dir: Path, chat: ChatService, clients: ClientsFactory
     ) -> Platforms:
         """ValueError ``<config file>: platforms[i]: <problem>`` for an entry that fails."""
-        made: list[Clients] = []
-
-        def clients() -> Clients:
-            if not made:
-                from astrlite.im.outbound import Clients
-
-                made.append(Clients())
-            return made[0]
-
         running: dict[str, Platform] = {WEBCHAT: WebchatPlatform(chat)}
         outbox_ids: set[str] = set()
         seen: set[str] = set()
@@ -113,7 +99,7 @@ class Platforms:
                 running[platform_id] = BUILDERS[raw["type"]](raw, data_dir, clients, log)
             except ValueError as error:
                 raise ValueError(f"{where}: {error}") from None
-        return cls(running, frozenset(outbox_ids), log, made[0] if made else None, background)
+        return cls(running, frozenset(outbox_ids), log)
 
     def running(self, platform_id: str) -> Platform | None:
         return self._running.get(platform_id)

@@ -21,10 +21,11 @@ from urllib.parse import quote
 
 from astrlite.im.base import Outgoing, SendError
 from astrlite.im.body import Body, FilePiece, Piece
-from astrlite.im.outbound import Answer, Clients, Outbound
+from astrlite.im.outbound import Answer, Outbound
 from astrlite.im.outgoing_message import Media, Message, ReplyCheck, Text
 from astrlite.im.umo import Umo
 from astrlite.outbound.entries import CONNECTION_KEYS, Entry
+from astrlite.outbound.registry import ClientRegistry
 
 KEYS = ("token", "base_url", *CONNECTION_KEYS)
 DEFAULT_BASE_URL = "https://api.telegram.org"
@@ -59,11 +60,13 @@ class TelegramPlatform:
 
     @classmethod
     def from_entry(
-        cls, raw: Mapping[str, Any], data_dir: Path, clients: Clients
+        cls, raw: Mapping[str, Any], data_dir: Path, clients: ClientRegistry
     ) -> TelegramPlatform:
         entry = Entry(raw, KEYS)
         token = entry.token("token", required=True)
-        outbound = clients.outbound(entry.connection(data_dir), secrets=(token, quote(token)))
+        outbound = Outbound.through(
+            clients, entry.connection(data_dir), secrets=(token, quote(token))
+        )
         return cls(entry.url("base_url", DEFAULT_BASE_URL), token, outbound)
 
     def reply_check(self, umo: Umo) -> ReplyCheck | None:

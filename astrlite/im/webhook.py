@@ -22,10 +22,11 @@ import anyio
 from astrlite import sources
 from astrlite.im.base import Outgoing, SendError
 from astrlite.im.body import Body, InlineFiles
-from astrlite.im.outbound import Clients, Outbound
+from astrlite.im.outbound import Outbound
 from astrlite.im.outgoing_message import Media, Part, ReplyCheck, describe
 from astrlite.im.umo import Umo
 from astrlite.outbound.entries import CONNECTION_KEYS, Entry
+from astrlite.outbound.registry import ClientRegistry
 from astrlite.store import clock
 
 KEYS = ("url", "secret", "retries", *CONNECTION_KEYS)
@@ -47,11 +48,11 @@ class WebhookPlatform:
 
     @classmethod
     def from_entry(
-        cls, raw: Mapping[str, Any], data_dir: Path, clients: Clients
+        cls, raw: Mapping[str, Any], data_dir: Path, clients: ClientRegistry
     ) -> WebhookPlatform:
         entry = Entry(raw, KEYS)
         secret = entry.text("secret")
-        outbound = clients.outbound(entry.connection(data_dir))  # the secret is never sent
+        outbound = Outbound.through(clients, entry.connection(data_dir))  # the secret is never sent
         return cls(entry.url("url"), secret, entry.count("retries", DEFAULT_RETRIES), outbound)
 
     def reply_check(self, umo: Umo) -> ReplyCheck | None:

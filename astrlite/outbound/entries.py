@@ -1,4 +1,4 @@
-"""One platform entry of config.json, read key by key: every problem is a ValueError
+"""One provider or platform entry of a config file, read key by key: every problem is a ValueError
 ``<key>: <what is wrong>``, and an unknown key (a typo such as ``tokne``) is refused
 rather than silently ignored."""
 
@@ -29,18 +29,19 @@ class ConnectionSettings:
     timeout: float
     ca_file: str | None  # absolute, or relative to the working directory
     proxy: str | None
+    verify: bool = True  # false: no TLS certificate check (the client logs a warning)
 
     @property
     def custom_tls_or_proxy(self) -> bool:
-        return self.ca_file is not None or self.proxy is not None
+        return self.ca_file is not None or self.proxy is not None or not self.verify
 
 
 class Entry:
-    def __init__(self, raw: Mapping[str, Any], keys: Collection[str]) -> None:
+    def __init__(self, raw: Mapping[str, Any], keys: Collection[str], kind: str = "platform"):
         allowed = COMMON_KEYS | set(keys)
         for key in raw:
             if key not in allowed:
-                raise ValueError(f"{key}: unknown key for a {raw['type']} platform")
+                raise ValueError(f"{key}: unknown key for a {raw['type']} {kind}")
         self.raw = raw
         self.id: str = raw["id"]
 
@@ -72,8 +73,17 @@ class Entry:
             raise ValueError(f"{key}: expected a whole number, 0 or more")
         return value
 
-    def connection(self, data_dir: Path) -> ConnectionSettings:
-        timeout = self.raw.get("timeout", DEFAULT_TIMEOUT)
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.raw.get(key, default)
+        if not isinstance(value, bool):
+            raise ValueError(f"{key}: expected true or false")
+        return value
+
+    def connection(
+        self, data_dir: Path | str, default_timeout: float = DEFAULT_TIMEOUT
+    ) -> ConnectionSettings:
+        """timeout, ca_file (relative to data_dir), proxy and, where allowed, verify."""
+        timeout = self.raw.get("timeout", default_timeout)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ValueError("timeout: expected a positive number of seconds")
         ca_file = self._optional_text("ca_file")
@@ -84,7 +94,10 @@ class Entry:
             except HttpClientError as exc:
                 raise ValueError(f"proxy: {exc}") from None
         return ConnectionSettings(
-            float(timeout), str(data_dir / ca_file) if ca_file else None, proxy
+            float(timeout),
+            str(Path(data_dir, ca_file)) if ca_file else None,
+            proxy,
+            self.flag("verify", True),
         )
 
     def _optional_text(self, key: str) -> str | None:

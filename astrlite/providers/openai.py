@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,9 @@ import anyio
 
 from astrlite import __version__
 from astrlite.outbound import HttpClientError
-from astrlite.outbound.client import Client
 from astrlite.outbound.connection import Response
-from astrlite.outbound.urls import parse_proxy, parse_url
+from astrlite.outbound.entries import CONNECTION_KEYS, ConnectionSettings, Entry
+from astrlite.outbound.registry import ClientGetter, ClientRegistry
 from astrlite.providers.base import (
     Attachment,
     ChatMessage,
@@ -51,109 +50,73 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 DEFAULT_TIMEOUT = 60.0
 
 
+KEYS = ("base_url", "api_key", "model", *CONNECTION_KEYS, "verify")
+DEFAULT_CONNECTION = ConnectionSettings(DEFAULT_TIMEOUT, None, None)
+
+
 @dataclass(frozen=True, slots=True)
 class OpenAIConfig:
     id: str
     base_url: str
     model: str
     api_key: str = ""
-    timeout: float = DEFAULT_TIMEOUT  # seconds, for connecting and between reads
-    ca_file: str | None = None
-    proxy: str | None = None
-    verify: bool = True  # false: no TLS certificate check (logged as a warning)
+    # timeout (for connecting and between reads), ca_file, proxy, verify
+    connection: ConnectionSettings = DEFAULT_CONNECTION
 
     @classmethod
-    def from_entry(cls, entry: Mapping[str, Any], data_dir: str | Path = ".") -> OpenAIConfig:
+    def from_entry(cls, raw: Mapping[str, Any], data_dir: str | Path = ".") -> OpenAIConfig:
         """Validate a config entry; ValueError("<key>: <problem>") when it is wrong.
 
         A relative ca_file is taken relative to data_dir.
         """
-        ca_file = _optional_string(entry, "ca_file")
-        verify = entry.get("verify", True)
-        if not isinstance(verify, bool):
-            raise ValueError("verify: must be true or false")
-        config = cls(
-            id=_string(entry, "id", ""),
-            base_url=_string(entry, "base_url", ""),
-            model=_string(entry, "model", ""),
-            api_key=_string(entry, "api_key", ""),
-            timeout=_timeout(entry.get("timeout", DEFAULT_TIMEOUT)),
-            ca_file=str(Path(data_dir, ca_file)) if ca_file else None,
-            proxy=_optional_string(entry, "proxy"),
-            verify=verify,
+        entry = Entry(raw, KEYS, "provider")
+        return cls(
+            id=entry.id,
+            base_url=entry.url("base_url"),
+            model=entry.text("model"),
+            api_key=entry.token("api_key", required=False),
+            connection=entry.connection(data_dir, DEFAULT_TIMEOUT),
         )
-        if not config.id or not config.model:
-            raise ValueError(f"{'id' if not config.id else 'model'}: must be a non-empty string")
-        if not re.fullmatch(r"[\x21-\x7e]*", config.api_key):
-            raise ValueError("api_key: must be printable ASCII without spaces")
-        for key, check in (("base_url", parse_url), ("proxy", parse_proxy)):
-            value = getattr(config, key)
-            try:
-                if value is not None:
-                    check(value)
-            except HttpClientError as exc:
-                raise ValueError(f"{key}: {exc}") from None
-        return config
-
-
-def _string(entry: Mapping[str, Any], key: str, default: str) -> str:
-    value = entry.get(key, default)
-    if not isinstance(value, str):
-        raise ValueError(f"{key}: must be a string")
-    return value
-
-
-def _optional_string(entry: Mapping[str, Any], key: str) -> str | None:
-    value = entry.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{key}: must be a string or null")
-    return value or None
-
-
-def _timeout(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError("timeout: must be a positive number of seconds")
-    return float(value)
-
-
-def _default_tls(config: OpenAIConfig) -> bool:
-    """Whether the entry leaves TLS and proxy settings to the shared client."""
-    return config.ca_file is None and config.proxy is None and config.verify
 
 
 class OpenAIProvider:
-    """Uses the shared client unless the entry sets its own ca_file, proxy or verify."""
+    """Reaches the upstream through the server's client registry: the shared client, or
+    the entry's own when it sets ca_file, proxy or verify."""
 
-    def __init__(self, config: OpenAIConfig, client: Client | None = None) -> None:
+    def __init__(
+        self, config: OpenAIConfig, client: ClientGetter, owned: ClientRegistry | None = None
+    ) -> None:
         self.id = config.id
         self._config = config
-        self._url = config.base_url.rstrip("/") + "/chat/completions"
-        self._owns_client = client is None or not _default_tls(config)
-        if self._owns_client or client is None:
-            client = Client(ca_file=config.ca_file, verify=config.verify, proxy=config.proxy)
+        self._url = config.base_url + "/chat/completions"
         self._client = client
+        self._owned = owned
 
     @classmethod
     def from_entry(
-        cls, entry: Mapping[str, Any], data_dir: str | Path = ".", client: Client | None = None
+        cls,
+        entry: Mapping[str, Any],
+        data_dir: str | Path = ".",
+        clients: ClientRegistry | None = None,
     ) -> OpenAIProvider:
-        """ValueError with the problem for a bad entry or an unreadable ca_file."""
+        """ValueError with the problem for a bad entry or an unreadable ca_file. Without
+        a registry the provider keeps its own, closed by aclose()."""
         config = OpenAIConfig.from_entry(entry, data_dir)
-        try:
-            return cls(config, client)
-        except HttpClientError as exc:
-            raise ValueError(str(exc)) from None
+        owned = None
+        if clients is None:
+            clients = owned = ClientRegistry()
+        return cls(config, clients.client_for(config.connection), owned)
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        if self._owned is not None:
+            await self._owned.aclose()
 
     async def reply(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         payload = build_payload(request, self._config.model, await _image_urls(request.messages))
         body = json.dumps(payload, ensure_ascii=False).encode()
-        timeout = self._config.timeout
+        timeout = self._config.connection.timeout
         try:
-            async with self._client.request(
+            async with self._client().request(
                 "POST",
                 self._url,
                 headers=self._headers(request.stream),

@@ -11,7 +11,7 @@ import anyio
 import pytest
 import trustme
 
-from astrlite.outbound.client import Client
+from astrlite.outbound.registry import ClientRegistry
 from astrlite.providers.base import (
     Attachment,
     ChatMessage,
@@ -252,20 +252,22 @@ def test_config_from_entry(tmp_path: Path) -> None:
     )
     assert config == OpenAIConfig("x", "https://api.example.com/v1", "m")
     relative = {"id": "x", "base_url": "http://h/", "model": "m", "ca_file": "certs/ca.pem"}
-    assert OpenAIConfig.from_entry(relative, tmp_path).ca_file == str(tmp_path / "certs/ca.pem")
+    ca_file = OpenAIConfig.from_entry(relative, tmp_path).connection.ca_file
+    assert ca_file == str(tmp_path / "certs/ca.pem")
 
 
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
-        ({"model": ""}, "model: must be a non-empty string"),
-        ({"base_url": "ftp://h/"}, "base_url: invalid URL 'ftp://h/': use http:// or https://"),
-        ({"timeout": 0}, "timeout: must be a positive number of seconds"),
-        ({"timeout": True}, "timeout: must be a positive number of seconds"),
+        ({"model": ""}, "model: expected a non-empty string"),
+        ({"base_url": "ftp://h/"}, "base_url: invalid URL 'ftp://h': use http:// or https://"),
+        ({"timeout": 0}, "timeout: expected a positive number of seconds"),
+        ({"timeout": True}, "timeout: expected a positive number of seconds"),
         ({"api_key": "sk bad"}, "api_key: must be printable ASCII without spaces"),
         ({"proxy": "socks5://p:1"}, "proxy: unsupported proxy URL"),
-        ({"ca_file": 3}, "ca_file: must be a string or null"),
-        ({"verify": "no"}, "verify: must be true or false"),
+        ({"ca_file": 3}, "ca_file: expected a string or null"),
+        ({"verify": "no"}, "verify: expected true or false"),
+        ({"type": "openai", "modle": "m"}, "modle: unknown key for a openai provider"),
     ],
 )
 def test_config_rejects(change: dict[str, Any], problem: str) -> None:
@@ -472,7 +474,7 @@ async def test_shared_client_and_https_with_ca_file(tmp_path: Path) -> None:
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("127.0.0.1").configure_cert(tls)
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    shared = Client()
+    shared = ClientRegistry()
     with anyio.fail_after(DEADLINE):
         async with openai_upstream(tls) as upstream:
             upstream.replies.extend([Reply(parts=[delta(content="ok"), DONE])] * 2)
