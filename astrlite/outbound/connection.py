@@ -91,6 +91,12 @@ class Conn:
             self.eof = True
             return b""
         except (anyio.BrokenResourceError, OSError) as exc:
+            if not self.head_seen and isinstance(exc.__cause__ or exc, ConnectionResetError):
+                # A server that closes without reading our request resets rather than
+                # closes (unread data in its buffer): to the user, the same event.
+                raise HttpClientError(
+                    f"connection closed by {self.label} before a response"
+                ) from exc
             raise HttpClientError(f"connection to {self.label} lost: {reason(exc)}") from exc
 
     def _protocol_error(self, exc: h11.RemoteProtocolError) -> HttpClientError:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 import trustme
-from anyio.abc import ByteStream
+from anyio.abc import ByteStream, SocketAttribute
 
 from astrlite.outbound import HttpClientError
 from astrlite.outbound import client as client_module
@@ -398,6 +399,19 @@ async def test_connection_closed_by_the_server(sent: bytes, problem: str) -> Non
         async with serve(cut) as server:
             message = await failure(Client(), server.url)
     assert message == f"connection closed by 127.0.0.1:{server.port} {problem}"
+
+
+async def test_a_reset_before_any_response_is_a_close_before_a_response() -> None:
+    # A server that closes without reading the request makes its kernel send a reset.
+    async def reset(stream: ByteStream, server: FakeServer) -> None:
+        raw = stream.extra(SocketAttribute.raw_socket)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await stream.aclose()
+
+    with anyio.fail_after(DEADLINE):
+        async with serve_raw(reset) as server:
+            message = await failure(Client(), server.url)
+    assert message == f"connection closed by 127.0.0.1:{server.port} before a response"
 
 
 async def test_malformed_response() -> None:
