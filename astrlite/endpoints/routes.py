@@ -18,7 +18,7 @@ Factory = Callable[[Services], Handler | None]
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class RouteSpec:
     method: str
     path: str
     factory: Factory
@@ -26,16 +26,16 @@ class Entry:
     public: bool = False
 
 
-ROUTES: tuple[Entry, ...] = (
-    Entry("GET", "/api/v1/openapi.json", openapi.get_openapi, public=True),
-    Entry("POST", "/api/v1/chat", chat.post_chat, "chat"),
-    Entry("GET", "/api/v1/chat/sessions", chat.list_sessions, "chat"),
-    Entry("GET", "/api/v1/configs", configs.list_configs, "config"),
-    Entry("POST", "/api/v1/file", files.upload, "file"),
-    Entry("GET", "/api/v1/file", files.download, "file"),
-    Entry("POST", "/api/v1/im/message", im.send_message, "im"),
-    Entry("GET", "/api/v1/im/bots", im.list_bots, "im"),
-    Entry("GET", "/api/v1/im/outbox", im.list_outbox, "im"),
+ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec("GET", "/api/v1/openapi.json", openapi.get_openapi, public=True),
+    RouteSpec("POST", "/api/v1/chat", chat.post_chat, "chat"),
+    RouteSpec("GET", "/api/v1/chat/sessions", chat.list_sessions, "chat"),
+    RouteSpec("GET", "/api/v1/configs", configs.list_configs, "config"),
+    RouteSpec("POST", "/api/v1/file", files.upload, "file"),
+    RouteSpec("GET", "/api/v1/file", files.download, "file"),
+    RouteSpec("POST", "/api/v1/im/message", im.send_message, "im"),
+    RouteSpec("GET", "/api/v1/im/bots", im.list_bots, "im"),
+    RouteSpec("GET", "/api/v1/im/outbox", im.list_outbox, "im"),
 )
 
 
