@@ -41,6 +41,8 @@ def business(status: int, message: str) -> ApiError:
 
 MALFORMED_REQUEST = "Malformed HTTP request"
 MALFORMED_TARGET = "Malformed request target"
+TARGET_TOO_LONG = "Request target too long"
+VERSION_NOT_SUPPORTED = "HTTP version not supported"
 REQUEST_TIMED_OUT = "Request timed out"
 HEADERS_TOO_LARGE = "Request headers too large"
 SERVER_BUSY = "Server busy, try again later"
