@@ -12,6 +12,7 @@ import pytest
 
 from astrlite.http.request import Request
 from astrlite.http.response import Response, json_ok
+from astrlite.http.router import Route
 from tests.support.server import TEST_KEY, Running, running_server
 from tests.support.wire import body_of, read_until_close, status_of
 
@@ -29,7 +30,10 @@ async def hello(request: Request) -> Response:
 @pytest.fixture(scope="module")
 def srv() -> Iterator[Running]:
     # A long body deadline: a refusal that waited for it would stand out as a 408.
-    routes = {"/t/json": {"POST": echo_json}, "/t/hello": {"GET": hello}}
+    routes = {
+        "/t/json": {"POST": Route(echo_json, public=True)},
+        "/t/hello": {"GET": Route(hello, public=True)},
+    }
     with running_server(routes, body_timeout=30.0, max_upload_bytes=LIMIT) as running:
         yield running
 
