@@ -336,12 +336,18 @@ class Connection:
                             group.cancel_scope.cancel()
 
                     group.start_soon(watch_peer)
-                async for chunk in body:
-                    if chunk:
-                        await self._write(self.h11.send(h11.Data(data=chunk)))
-                        sent += len(chunk)
-                await self._write(self.h11.send(h11.EndOfMessage()))
-                complete = True
+                # Caught here, not around the group: out of a task group it would come
+                # wrapped in an exception group, and run() would log a gone client as a
+                # crash.
+                try:
+                    async for chunk in body:
+                        if chunk:
+                            await self._write(self.h11.send(h11.Data(data=chunk)))
+                            sent += len(chunk)
+                    await self._write(self.h11.send(h11.EndOfMessage()))
+                    complete = True
+                except PeerGone:
+                    peer_gone = True
                 group.cancel_scope.cancel()
         finally:
             await _close_body(body)
