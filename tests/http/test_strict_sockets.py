@@ -318,3 +318,11 @@ def test_the_server_still_serves_after_all_of_this(srv: Running) -> None:
     with srv.connect() as sock:
         sock.sendall(b"GET /t/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert status_of(read_until_close(sock)) == 200
+
+
+def test_the_absolute_form_is_accepted(srv: Running) -> None:
+    """RFC 9112 §3.2.2: a server must accept it (its host is not ours to judge)."""
+    raw = b"GET http://elsewhere.example/t/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answer = exchange(srv, raw)
+    assert status_of(answer) == 200
+    assert envelope(answer)["data"] == {"hello": True}
