@@ -1,5 +1,5 @@
-"""POST /api/v1/file (upload) and GET /api/v1/file (download), scope file (observed §4.5,
-§4.6; CONTRACT F8-F11, F14, F16).
+"""POST /api/v1/file (upload) and GET /api/v1/file (download), scope file
+(docs/compatibility.md M10; F8-F11, F14, F16).
 
 An upload streams from the socket through the multipart parser into a temporary file;
 the store moves it into place and commits its row only once it is complete. A download

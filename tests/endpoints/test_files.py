@@ -1,5 +1,5 @@
-"""POST and GET /api/v1/file over real sockets (observed §4.5, §4.6; CONTRACT F8-F11,
-F14, F16): uploads with httpx, curl and raw bytes, ranged and conditional downloads,
+"""POST and GET /api/v1/file over real sockets (docs/compatibility.md M10;
+F8-F11, F14, F16): uploads with httpx, curl and raw bytes, ranged and conditional downloads,
 every bad input of issue 4, and crash safety (client gone, server SIGKILLed)."""
 
 from __future__ import annotations
