@@ -382,6 +382,85 @@ async def test_a_request_line_over_the_limit_is_414_in_one_read_or_several(
         assert (reply.status, reply.json()) == (414, envelope("Request target too long"))
 
 
+# -- malformed input: a clean error and a close, or a clean error on a live connection ---
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "message"),
+    [
+        (
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(64),
+            400,
+            "Malformed HTTP request",
+        ),
+        (b"GARBAGE GARBAGE GARBAGE\r\n\r\n", 400, "Malformed HTTP request"),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 2000 + b"\r\n\r\n",
+            431,
+            "Request headers too large",
+        ),
+        (
+            b"POST /json HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
+            400,
+            "Malformed HTTP request",
+        ),
+        (
+            b"POST /json HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n",
+            400,
+            "Malformed HTTP request",
+        ),
+        (
+            b"POST /json HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+            400,
+            "Malformed HTTP request",
+        ),
+        (b"GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Malformed request target"),
+        (b"GET /%ff%fe HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Malformed request target"),
+        (b"GET /p?api_key=%e2%28 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Malformed request target"),
+        (b"GET /p?x=%4 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Malformed request target"),
+        (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Malformed request target"),
+        (b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 400, "Malformed request target"),
+    ],
+    ids=[
+        "tls-hello",
+        "garbage",
+        "huge-header",
+        "conflicting-cl",
+        "negative-cl",
+        "bad-chunked",
+        "bad-percent",
+        "bad-utf8-path",
+        "bad-utf8-query",
+        "short-percent",
+        "asterisk-form",
+        "authority-form",
+    ],
+)
+async def test_malformed_requests_get_a_clean_error(
+    server: Harness, raw: bytes, status: int, message: str
+) -> None:
+    client = server.connect()
+    client.send_raw(raw, method=raw.split(b" ", 1)[0] if raw[:1].isalpha() else b"GET")
+    reply = await client.response()
+    assert (reply.status, reply.json()) == (status, envelope(message))
+    if message == "Malformed request target":  # the framing was fine: the connection lives
+        client.request("GET", "/ignore")
+        assert (await client.response()).status == 200
+    else:
+        await client.closed_by_server()
+
+
+async def test_expect_100_continue_on_http_1_0_is_ignored(server: Harness) -> None:
+    """RFC 9110 §10.1.1 (h11 enforces it)."""
+    client = server.connect()
+    client.transport.client_send(
+        b"POST /json HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n{}"
+    )
+    raw = await client.closed_by_server()
+    assert raw.startswith(b"HTTP/1.1 200 ")
+    assert b" 100 " not in raw.partition(b"\r\n")[0]
+
+
 # -- shutdown ----------------------------------------------------------------------------
 
 
