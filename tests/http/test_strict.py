@@ -68,8 +68,11 @@ async def refused(client: MemoryClient) -> tuple[int, object]:
         b"POST /json HTTP/1.0\r\nTransfer-Encoding: chunked\r\n",
         b"POST /json HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n",
         b"POST /json HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n",
+        # RFC 9112 §7: chunked may be applied only once.
+        b"POST /json HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Transfer-Encoding: chunked\r\n",
     ],
-    ids=["cl-te", "te-cl", "te-http-1.0", "chunked-not-last", "unknown-coding"],
+    ids=["cl-te", "te-cl", "te-http-1.0", "chunked-not-last", "unknown-coding", "chunked-twice"],
 )
 async def test_untrustworthy_framing_is_400_and_closes(server: Harness, head: bytes) -> None:
     client = server.connect()
