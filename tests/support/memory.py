@@ -278,8 +278,19 @@ async def serve_in_memory(
     touch: Callable[[Principal], Any] | None = None,
     **option_changes: Any,
 ) -> AsyncIterator[Harness]:
+    """An App of these routes alone, with these options."""
     options = dataclasses.replace(Options(), **option_changes)
-    app = App(options, Router(routes), verify_key, touch)
+    async with serve_app_in_memory(App(options, Router(routes), verify_key, touch)) as harness:
+        yield harness
+
+
+@asynccontextmanager
+async def serve_app_in_memory(app: App) -> AsyncIterator[Harness]:
+    """Any App, for example a whole server's from `astrlite.runtime.start`."""
     async with anyio.create_task_group() as group:
-        yield Harness(app, group)
-        group.cancel_scope.cancel()
+        app.background.attach(group)
+        try:
+            yield Harness(app, group)
+        finally:
+            app.background.attach(None)
+            group.cancel_scope.cancel()
