@@ -234,7 +234,8 @@ class Connection:
             self.h11.receive_data(data)
 
     def _check_chunk_sizes(self, limit: int) -> None:
-        """Refuse a chunked body by its declared sizes, before waiting for their bytes."""
+        """Refuse a chunked body by its declared sizes, before waiting for their bytes
+        (docs/compatibility.md H4)."""
         sizes = self._chunk_sizes
         if sizes is None:
             return

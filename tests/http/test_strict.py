@@ -156,3 +156,10 @@ async def test_a_chunked_body_within_the_limit_is_served(server: Harness) -> Non
     client.expect()
     client.transport.client_send(SMUGGLED)
     assert (await client.response()).status == 200  # the connection lives on
+
+
+async def test_an_http2_prior_knowledge_preface_gets_505(server: Harness) -> None:
+    client = server.connect()
+    client.send_raw(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    status, _ = await refused(client)
+    assert status == 505
