@@ -299,10 +299,16 @@ class Connection:
 
     def _head(self, response: Response, *, close: bool) -> h11.Response:
         headers = [(b"server", SERVER_HEADER), (b"date", date_header()), *response.headers]
+        # RFC 9110 §8.6: never a Content-Length on a 204; on a 304 only the size a 200
+        # would have had, which a bytes body (always empty there) does not tell.
+        length: int | None = None
         if isinstance(response.body, bytes):
-            headers.append((b"content-length", str(len(response.body)).encode()))
-        elif response.content_length is not None:
-            headers.append((b"content-length", str(response.content_length).encode()))
+            if response.status not in (204, 304):
+                length = len(response.body)
+        elif response.status != 204:
+            length = response.content_length
+        if length is not None:
+            headers.append((b"content-length", str(length).encode()))
         if close:
             headers.append((b"connection", b"close"))
         return h11.Response(status_code=response.status, headers=headers)

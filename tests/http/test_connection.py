@@ -48,7 +48,16 @@ def stream_of(pieces: list[bytes], *, fail_after: int | None = None) -> Route:
     return Route(handler, public=True)
 
 
+async def no_content(request: Request) -> Response:
+    return Response(204)
+
+
+async def not_modified(request: Request) -> Response:
+    return Response(304, [(b"etag", b'"x"')])
+
+
 ROUTES = {
+    "/empty": {"DELETE": Route(no_content, public=True), "GET": Route(not_modified, public=True)},
     "/json": {"POST": Route(echo_json, public=True)},
     "/ignore": {"POST": Route(ignore_body, public=True), "GET": Route(ignore_body, public=True)},
     "/explode": {"GET": Route(explode, public=True)},
@@ -153,6 +162,19 @@ async def test_http_1_0_gets_a_close_delimited_stream_never_chunked(server: Harn
     head, _, body = raw.partition(b"\r\n\r\n")
     assert b"transfer-encoding" not in head.lower()
     assert body == b"one two three"
+
+
+async def test_204_and_304_carry_no_content_length(server: Harness) -> None:
+    """RFC 9110 §8.6: never on a 204; on a 304 only a 200's size, unknown here."""
+    client = server.connect()
+    for method, status in (("DELETE", 204), ("GET", 304)):
+        client.request(method, "/empty")
+        reply = await client.response()
+        assert (reply.status, reply.body) == (status, b"")
+        assert reply.header(b"content-length") is None
+        assert reply.header(b"transfer-encoding") is None
+    client.request("GET", "/ignore")
+    assert (await client.response()).status == 200  # still in step
 
 
 # -- 100-continue ----------------------------------------------------------------------
