@@ -1,4 +1,4 @@
-"""AstrBot's JSON envelope {"status","message","data"} (observed §1.2), byte for byte."""
+"""AstrBot's JSON envelope {"status","message","data"} (docs/compatibility.md M1), byte for byte."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ MIB = 1024 * 1024
 DEFAULT_MAX_HEADER_BYTES = 16384
 # A chat message of a megabyte is already far beyond any model's context window.
 DEFAULT_MAX_JSON_BYTES = MIB
-# AstrBot's own MAX_CONTENT_LENGTH (observed §1.1).
+# AstrBot's own MAX_CONTENT_LENGTH (docs/compatibility.md M16).
 DEFAULT_MAX_UPLOAD_BYTES = 128 * MIB
 # The whole request head must arrive within this (slowloris guard).
 DEFAULT_HEADER_TIMEOUT = 10.0
@@ -36,7 +36,7 @@ DEFAULT_WRITE_TIMEOUT = 30.0
 DEFAULT_MAX_CONNECTIONS = 4096
 # Proxies commonly drop idle streams after 30-60 s; 10 s keeps well inside that.
 DEFAULT_SSE_HEARTBEAT = 10.0
-# AstrBot's per-session input queue size (observed §4.1.7).
+# AstrBot's per-session input queue size (docs/compatibility.md M16).
 DEFAULT_MAX_SESSION_QUEUE = 128
 DEFAULT_SHUTDOWN_GRACE = 10.0
 

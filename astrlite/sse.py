@@ -1,4 +1,4 @@
-"""Server-sent events: the encoder (AstrBot's framing, observed §4.1.3) and a decoder for
+"""Server-sent events: the encoder (AstrBot's framing, docs/compatibility.md M5) and a decoder for
 the streams we read from upstreams.
 
 Every event is exactly ``data: <json>\\n\\n`` where the JSON is ``json.dumps(event,

@@ -1,4 +1,5 @@
-"""What a turn saves as bot history rows: observed §4.1.5, followed literally.
+"""What a turn saves as bot history rows: AstrBot's rules, followed literally
+(docs/compatibility.md M6).
 
 Feed every back-queue event of a turn, in order, including events injected into the
 stream by ``/im/message``. ``feed`` returns the content of a bot history row at each save
@@ -60,7 +61,7 @@ class ReplyAccumulator:
         self._reasoning = TextBuffer()
         self._parts: list[dict[str, Any]] = []
         self._agent_stats: dict[str, Any] | None = None
-        # Calls waiting for (or matched to) their result; not reset by a save (observed).
+        # Calls waiting for (or matched to) their result; not reset by a save (as AstrBot, M6).
         self._tool_calls: dict[str, dict[str, Any]] = {}
 
     def feed(self, event: Event, attachment_id: str | None = None) -> BotRow | None:

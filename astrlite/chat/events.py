@@ -1,4 +1,4 @@
-"""Builders for the wire events of a chat stream (observed §4.1.4), keys in wire order.
+"""Builders for the wire events of a chat stream (docs/compatibility.md M5), keys in wire order.
 
 Each builder returns a fresh dict ready for ``sse.encode_event``. The key order is part of
 the contract: clients compare the bytes, so never reorder the literals below.
@@ -18,7 +18,7 @@ CHAIN_TOOL_CALL = "tool_call"
 CHAIN_TOOL_CALL_RESULT = "tool_call_result"
 
 # The prefix of a media event's data; video has none because the webchat side never
-# sends video (observed).
+# sends video (M12).
 MEDIA_TAGS: Mapping[str, str] = {"image": "[IMAGE]", "record": "[RECORD]", "file": "[FILE]"}
 
 
@@ -67,13 +67,13 @@ def plain_event(
 def tool_call_event(
     call_id: str, name: str, args: Mapping[str, Any], ts: float, *, message_id: str
 ) -> Event:
-    """The agent calls a tool; ``streaming`` is false in both modes (observed)."""
+    """The agent calls a tool; ``streaming`` is false in both modes (M6)."""
     data = json.dumps({"id": call_id, "name": name, "args": args, "ts": ts})
     return plain_event(data, streaming=False, message_id=message_id, chain_type=CHAIN_TOOL_CALL)
 
 
 def tool_call_result_event(call_id: str, ts: float, result: str, *, message_id: str) -> Event:
-    """The tool returned; ``streaming`` is false in both modes (observed)."""
+    """The tool returned; ``streaming`` is false in both modes (M6)."""
     data = json.dumps({"id": call_id, "ts": ts, "result": result})
     return plain_event(
         data, streaming=False, message_id=message_id, chain_type=CHAIN_TOOL_CALL_RESULT

@@ -1,5 +1,5 @@
 """A running turn's output: its events go to the client's stream, and its bot rows to
-history, at the save points of §4.1.5 (each followed by ``message_saved``).
+history, at the save points of M6 (each followed by ``message_saved``).
 
 Two writers share a turn: the provider's reply, and messages pushed into the live
 stream by ``/api/v1/im/message`` (``offer``). A lock keeps each writer's batch of events
@@ -52,7 +52,7 @@ def check_parts(parts: Sequence[ProactivePart]) -> None:
 
 
 def proactive_emits(parts: Sequence[ProactivePart], message_id: str) -> list[Emit]:
-    """The events of an injected message (observed §4.7): one per part, all streaming,
+    """The events of an injected message (docs/compatibility.md M12): one per part, all streaming,
     then the proactive ``complete`` carrying the last part's data."""
     emits = []
     for part in parts:

@@ -184,7 +184,7 @@ class ChatService:
             return
         config = self._config(started.config_id)
         provider = self._providers.get(config.id, request.provider_id or config.provider)
-        if provider is None:  # an unknown selected_provider: just `end` (§4.1.6)
+        if provider is None:  # an unknown selected_provider: just `end` (as AstrBot, M5)
             return
         streaming = config.streaming if request.streaming is None else request.streaming
         asked = self._provider_request(request, config, started.user_row_id, streaming)

@@ -21,7 +21,7 @@ The back queue's consumer sends each ``emit.event`` and feeds it, with
 ``emit.attachment_id``, to the turn's ``ReplyAccumulator``, which returns a row to write
 (then ``message_saved``) exactly where ``emit.save_point`` is true.
 
-What comes out (observed §4.1.6, plus F7 for errors):
+What comes out (docs/compatibility.md M5 and M6, plus F7 for errors):
 
 - streaming: a ``plain`` per text delta (``streaming`` true), a ``plain`` with chain_type
   ``reasoning`` per reasoning delta when reasoning is displayed, tool events as they come
@@ -32,7 +32,7 @@ What comes out (observed §4.1.6, plus F7 for errors):
   ``🤔 思考: <reasoning>\\n`` when reasoning is displayed, then the text. Each becomes its
   own history row. Then ``agent_stats`` and ``end``.
 - hidden reasoning is neither sent nor stored.
-- video replies are dropped (the webchat side never sends video, observed).
+- video replies are dropped (the webchat side never sends video, M12).
 - a provider error: what was sent stays sent (held-back text is dropped), then
   ``plain`` ``LLM 响应错误: <reason>`` (``streaming`` false, so it is saved),
   ``agent_stats`` and ``end``; no ``complete``.
@@ -40,7 +40,7 @@ What comes out (observed §4.1.6, plus F7 for errors):
 ``agent_stats`` sums every ``Usage``; ``start_time`` is when the Turn was made,
 ``end_time`` when it finished, ``time_to_first_token`` the first non-empty text or
 reasoning delta (displayed or not) minus the start, and 0.0 when none came or when not
-streaming (as observed). Tool ``ts`` values are clock readings at the tool events.
+streaming (as AstrBot does, M6). Tool ``ts`` values are clock readings at the tool events.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""POST /api/v1/chat (an SSE stream, observed §4.1) and GET /api/v1/chat/sessions (§4.3).
+"""POST /api/v1/chat (an SSE stream, docs/compatibility.md M5) and GET /api/v1/chat/sessions
+(M8).
 
 The chat checks run in the original's order (username, session ownership, config_id then
 config_name, message present, content) and all of them before anything changes (F3).
@@ -33,7 +34,7 @@ PAGE_NOT_INTEGER = "page and page_size must be integers"
 
 DEFAULT_PAGE = 1
 DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100  # observed §4.3: larger sizes are clamped
+MAX_PAGE_SIZE = 100  # larger sizes are clamped, as AstrBot does (M8)
 
 
 def post_chat(services: Services) -> Handler:
@@ -134,7 +135,7 @@ def _config_choice(body: dict[str, Any], configs: ConfigSet) -> str | None:
 
 def _streaming(body: dict[str, Any]) -> bool | None:
     """Absent: stream; null: the config decides; anything else by Python truthiness
-    (so the string "false" streams, as observed)."""
+    (so the string "false" streams, as in AstrBot: M14)."""
     if "enable_streaming" not in body:
         return True
     value = body["enable_streaming"]

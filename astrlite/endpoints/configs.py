@@ -1,4 +1,5 @@
-"""GET /api/v1/configs (scope config): the config files, default last (observed §4.4, F16)."""
+"""GET /api/v1/configs (scope config): the config files, default last
+(docs/compatibility.md M9, F16)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""POST /api/v1/file (upload) and GET /api/v1/file (download), scope file (observed §4.5,
-§4.6; CONTRACT F8-F11, F14, F16).
+"""POST /api/v1/file (upload) and GET /api/v1/file (download), scope file
+(docs/compatibility.md M10; F8-F11, F14, F16).
 
 An upload streams from the socket through the multipart parser into a temporary file;
 the store moves it into place and commits its row only once it is complete. A download
@@ -46,9 +46,6 @@ MULTIPART_ENVELOPE_ALLOWANCE = 64 * 1024
 FILE_FIELD = "file"
 # Kinds a browser may show in place; everything else is offered as a download.
 INLINE_KINDS = frozenset({"image", "record", "video"})
-# Types a browser would run as a page or script. sniff() never yields them; a row that
-# carries one anyway (written by an older version, or by hand) is served as bytes.
-ACTIVE_TYPE_MARKERS = ("html", "xml", "javascript", "ecmascript", "svg")
 CACHE_CONTROL = b"private, max-age=0"
 
 
@@ -259,7 +256,9 @@ def _not_satisfiable(chosen: ranges.RangeNotSatisfiable) -> Response:
 def _presentation(row: AttachmentRow) -> tuple[str, str]:
     """Content-Type and disposition: inline only for media of a passive type (F9)."""
     lowered = row.mime_type.lower()
-    if any(marker in lowered for marker in ACTIVE_TYPE_MARKERS):
+    # sniff() never yields an active type; a row that carries one anyway (written by an
+    # older version, or by hand) is served as bytes.
+    if sniff.is_active_type(lowered):
         return sniff.OCTET_STREAM, "attachment"
     disposition = "inline" if row.kind in INLINE_KINDS else "attachment"
     if lowered.startswith("text/") and "charset" not in lowered:

@@ -1,5 +1,5 @@
-"""The IM endpoints: GET /api/v1/im/bots (observed §4.8), POST /api/v1/im/message
-(§4.7), and GET /api/v1/im/outbox, which exists only when an outbox platform is
+"""The IM endpoints: GET /api/v1/im/bots, POST /api/v1/im/message (docs/compatibility.md
+M3, M12), and GET /api/v1/im/outbox, which exists only when an outbox platform is
 configured (issue 8)."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def send_message(services: Services) -> Handler:
         body = await request.json_object(services.options.max_json_bytes)
         assert request.principal is not None  # the app authenticates every /api/v1 call
         key_id = request.principal.key_id
-        # The original's order (§4.7): message null, umo, its shape, the platform; only
+        # The original's order (M3): message null, umo, its shape, the platform; only
         # then the parts. An absent message is {} and fails as a non-list, non-string.
         if "message" in body and body["message"] is None:
             raise business(400, MISSING_MESSAGE)

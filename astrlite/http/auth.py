@@ -1,4 +1,4 @@
-"""API keys on the wire: carriers and their precedence (observed §2.2), scopes (§2.5).
+"""API keys on the wire: carriers and their precedence, scopes (docs/compatibility.md M4).
 
 Which scope a route needs is in its route table entry."""
 

@@ -21,13 +21,15 @@ from astrlite.errors import (
     HEADERS_TOO_LARGE,
     MALFORMED_REQUEST,
     REQUEST_TIMED_OUT,
+    TARGET_TOO_LONG,
     ApiError,
     PeerGone,
 )
 from astrlite.http.app import App
 from astrlite.http.dates import http_date
+from astrlite.http.framing import ChunkSizes, check_head
 from astrlite.http.rawsocket import GONE
-from astrlite.http.request import Request
+from astrlite.http.request import DeclaredTooLarge, Request
 from astrlite.http.response import Response
 from astrlite.http.target import parse_target, redact
 from astrlite.http.transport import Transport
@@ -98,6 +100,7 @@ class Connection:
         self._body_started = 0.0
         self._body_received = 0
         self._content_length: int | None = None
+        self._chunk_sizes: ChunkSizes | None = None  # for a chunked body
 
     async def run(self) -> None:
         try:
@@ -137,15 +140,12 @@ class Connection:
             try:
                 event = self.h11.next_event()
             except h11.RemoteProtocolError as error:
-                status = error.error_status_hint
-                message = HEADERS_TOO_LARGE if status == 431 else MALFORMED_REQUEST
-                await self._answer_and_close(ApiError(status, message))
+                await self._answer_and_close(self._head_error(error))
                 return None
             if isinstance(event, h11.Request):
-                # h11 enforces its size limit only on a head still incomplete; one that
-                # arrived whole in a single read is measured here.
-                if _head_size(event) > self.options.max_header_bytes:
-                    await self._answer_and_close(ApiError(431, HEADERS_TOO_LARGE))
+                refusal = self._check_head(event)
+                if refusal is not None:
+                    await self._answer_and_close(refusal)
                     return None
                 return event
             if event is not h11.NEED_DATA:
@@ -169,6 +169,26 @@ class Connection:
                 head_deadline = anyio.current_time() + self.options.header_timeout
             self.h11.receive_data(data)
 
+    def _head_error(self, error: h11.RemoteProtocolError) -> ApiError:
+        if error.error_status_hint != 431:
+            # h11 hints 501 for a transfer coding other than a final chunked; RFC 9112
+            # §6.3 wants 400 when chunked is not the final coding, and that is the one
+            # answer that fits both cases.
+            return ApiError(400, MALFORMED_REQUEST)
+        if b"\n" not in self.h11.trailing_data[0]:
+            return ApiError(414, TARGET_TOO_LONG)  # still in the request line (RFC 9112 §3)
+        return ApiError(431, HEADERS_TOO_LARGE)
+
+    def _check_head(self, event: h11.Request) -> ApiError | None:
+        # h11 enforces its size limit only on a head still incomplete; one that arrived
+        # whole in a single read is measured here.
+        limit = self.options.max_header_bytes
+        if len(event.method) + len(event.target) + REQUEST_LINE_EXTRA > limit:
+            return ApiError(414, TARGET_TOO_LONG)
+        if _head_size(event) > limit:
+            return ApiError(431, HEADERS_TOO_LARGE)
+        return check_head(event)
+
     async def _receive_idle(self, first: bool) -> bytes | None:
         """Wait for a request's first bytes; None when idle too long or shutting down."""
         if self.lifecycle.stopping:
@@ -187,13 +207,14 @@ class Connection:
             return await self._receive()
         return None
 
-    async def receive_chunk(self) -> bytes | None:
+    async def receive_chunk(self, limit: int) -> bytes | None:
         """The request body's next piece (the Request's BodySource)."""
         if self.h11.they_are_waiting_for_100_continue:
             await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[])))
         if not self._body_started:
             self._body_started = anyio.current_time()
         while True:
+            self._check_chunk_sizes(limit)
             try:
                 event = self.h11.next_event()
             except h11.RemoteProtocolError:
@@ -208,7 +229,20 @@ class Connection:
             data = await self._receive_before(self._body_deadline())
             if data is None:
                 raise ApiError(408, REQUEST_TIMED_OUT, close=True)
+            if self._chunk_sizes is not None:
+                self._chunk_sizes.feed(data)
             self.h11.receive_data(data)
+
+    def _check_chunk_sizes(self, limit: int) -> None:
+        """Refuse a chunked body by its declared sizes, before waiting for their bytes
+        (docs/compatibility.md H4)."""
+        sizes = self._chunk_sizes
+        if sizes is None:
+            return
+        if sizes.overflow:
+            raise ApiError(400, MALFORMED_REQUEST, close=True)
+        if sizes.declared > limit:
+            raise DeclaredTooLarge
 
     def _body_deadline(self) -> float:
         size = self._content_length
@@ -226,7 +260,7 @@ class Connection:
         if self._content_length is None or self._content_length - self._body_received > DRAIN_LIMIT:
             return False
         try:
-            while await self.receive_chunk() is not None:
+            while await self.receive_chunk(DRAIN_LIMIT) is not None:
                 pass
         except ApiError:
             return False
@@ -265,10 +299,16 @@ class Connection:
 
     def _head(self, response: Response, *, close: bool) -> h11.Response:
         headers = [(b"server", SERVER_HEADER), (b"date", date_header()), *response.headers]
+        # RFC 9110 §8.6: never a Content-Length on a 204; on a 304 only the size a 200
+        # would have had, which a bytes body (always empty there) does not tell.
+        length: int | None = None
         if isinstance(response.body, bytes):
-            headers.append((b"content-length", str(len(response.body)).encode()))
-        elif response.content_length is not None:
-            headers.append((b"content-length", str(response.content_length).encode()))
+            if response.status not in (204, 304):
+                length = len(response.body)
+        elif response.status != 204:
+            length = response.content_length
+        if length is not None:
+            headers.append((b"content-length", str(length).encode()))
         if close:
             headers.append((b"connection", b"close"))
         return h11.Response(status_code=response.status, headers=headers)
@@ -303,12 +343,18 @@ class Connection:
                             group.cancel_scope.cancel()
 
                     group.start_soon(watch_peer)
-                async for chunk in body:
-                    if chunk:
-                        await self._write(self.h11.send(h11.Data(data=chunk)))
-                        sent += len(chunk)
-                await self._write(self.h11.send(h11.EndOfMessage()))
-                complete = True
+                # Caught here, not around the group: out of a task group it would come
+                # wrapped in an exception group, and run() would log a gone client as a
+                # crash.
+                try:
+                    async for chunk in body:
+                        if chunk:
+                            await self._write(self.h11.send(h11.Data(data=chunk)))
+                            sent += len(chunk)
+                    await self._write(self.h11.send(h11.EndOfMessage()))
+                    complete = True
+                except PeerGone:
+                    peer_gone = True
                 group.cancel_scope.cancel()
         finally:
             await _close_body(body)
@@ -337,6 +383,10 @@ class Connection:
         self._body_started = 0.0
         self._body_received = 0
         self._content_length = _content_length(event.headers)
+        self._chunk_sizes = None
+        if self._content_length is None:
+            self._chunk_sizes = ChunkSizes()
+            self._chunk_sizes.feed(self.h11.trailing_data[0])  # what came with the head
         try:
             target = parse_target(event.target)
         except ApiError as error:
@@ -376,8 +426,12 @@ def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     return 0
 
 
+# The request line's bytes besides the method and the target.
+REQUEST_LINE_EXTRA = len(b"  HTTP/1.1\r\n")
+
+
 def _head_size(event: h11.Request) -> int:
-    line = len(event.method) + len(event.target) + len(b" HTTP/1.1\r\n ")
+    line = len(event.method) + len(event.target) + REQUEST_LINE_EXTRA
     return line + sum(len(name) + len(value) + 4 for name, value in event.headers)
 
 

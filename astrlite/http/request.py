@@ -14,9 +14,14 @@ from astrlite.errors import NOT_JSON_OBJECT, ApiError, business
 from astrlite.principal import Principal
 
 
+class DeclaredTooLarge(Exception):
+    """The body's framing already announces more than the limit (a chunk size)."""
+
+
 class BodySource(Protocol):
-    async def receive_chunk(self) -> bytes | None:
-        """The next piece of the body, or None at its end."""
+    async def receive_chunk(self, limit: int) -> bytes | None:
+        """The next piece of the body, or None at its end. Raises DeclaredTooLarge when
+        the body announces more than ``limit`` bytes before they are read."""
         ...
 
 
@@ -73,7 +78,13 @@ class Request:
         if self.content_length is not None and self.content_length > limit:
             raise too_large(message_template, limit)
         received = 0
-        while (chunk := await self._body.receive_chunk()) is not None:
+        while True:
+            try:
+                chunk = await self._body.receive_chunk(limit)
+            except DeclaredTooLarge:
+                raise too_large(message_template, limit) from None
+            if chunk is None:
+                return
             received += len(chunk)
             if received > limit:
                 raise too_large(message_template, limit)

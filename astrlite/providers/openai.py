@@ -1,6 +1,6 @@
 """The `openai` provider: any OpenAI-compatible `POST {base_url}/chat/completions`.
 
-Config entry (CONTRACT §5, plus `verify` as configs.py allows): {"id", "type": "openai",
+Config entry (README, Configuration; plus `verify` as configs.py allows): {"id", "type": "openai",
 "base_url", "api_key", "model", "timeout", "ca_file", "proxy", "verify"}; build the
 provider with OpenAIProvider.from_entry. Streamed replies are read as server-sent events,
 the rest as one JSON document; either way the provider yields ReasoningDelta, TextDelta

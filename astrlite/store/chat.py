@@ -1,4 +1,4 @@
-"""Chat sessions and their history (observed §3.1, with F17 and F20).
+"""Chat sessions and their history (docs/compatibility.md M8, F17, F20).
 
 A session belongs to the username that created it (``creator``). Its ``updated_at``
 moves with every message, user or bot (F17), and its ``display_name`` is the first user
@@ -43,7 +43,7 @@ class SessionRow:
     updated_at: str
 
     def listed(self) -> dict[str, Any]:
-        """The session as GET /api/v1/chat/sessions shows it (observed §4.3)."""
+        """The session as GET /api/v1/chat/sessions shows it (M8)."""
         return {
             "session_id": self.session_id,
             "platform_id": self.platform_id,

@@ -1,5 +1,5 @@
-"""POST /api/v1/chat over real sockets: whole streams against the transcripts of §4.1.6,
-history rows (§3.1, §4.1.5), the validation order and strings of §4.1.2 with F2-F7,
+"""POST /api/v1/chat over real sockets: whole streams against AstrBot's transcripts,
+history rows, the validation order and strings (docs/compatibility.md M3, M5, M6) with F2-F7,
 F12, F13, F21, and the per-session queue."""
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def normalise(stream: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def transcript(text: str) -> list[dict[str, Any]]:
-    """A transcript copied from §4.1.6, normalised like a live stream."""
+    """A transcript observed from AstrBot, normalised like a live stream."""
     return normalise(events(text.strip().encode() + b"\n\n"))
 
 
@@ -219,7 +219,7 @@ def other_key(srv: Running) -> dict[str, Any]:
     return created
 
 
-# -- transcripts (§4.1.6) --------------------------------------------------------------
+# -- transcripts (M5, M6) --------------------------------------------------------------
 
 MID = "MID"
 STATS: dict[str, Any] = {
@@ -653,7 +653,7 @@ def test_config_id_wins_over_config_name(srv: Running) -> None:
     assert error_of(srv, body) == "config_name not found: nope"
 
 
-# -- errors of §4.1.2, in order, changing nothing (F3) ---------------------------------
+# -- errors of M3, in order, changing nothing (F3) -------------------------------------
 
 
 @pytest.mark.parametrize(
