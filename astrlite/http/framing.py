@@ -31,15 +31,16 @@ _HOST = re.compile(rb"(?:" + _IP_LITERAL + rb"|" + _REG_NAME + rb")(?::[0-9]*)?"
 # longer size is refused as it arrives, before an integer is ever made of it (RFC 9112
 # §7.1: recipients must guard against overflowing chunk sizes).
 MAX_CHUNK_SIZE_DIGITS = 15
+SUPPORTED_VERSIONS = (b"1.0", b"1.1")
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 _ZERO = ord("0")
 
 
 def check_head(event: h11.Request) -> ApiError | None:
     """The error to answer (then close) for a head h11 accepted, or None when it is fine."""
-    major, _, _ = event.http_version.partition(b".")
-    if major != b"1":
-        # RFC 9110 §2.5: a higher minor version of HTTP/1 is processed as HTTP/1.1.
+    if event.http_version not in SUPPORTED_VERSIONS:
+        # Only what we implement: an unknown version's framing rules are unknown too
+        # (docs/compatibility.md H2).
         return ApiError(505, VERSION_NOT_SUPPORTED)
     if not _hosts_valid(value for name, value in event.headers if name == b"host"):
         return ApiError(400, MALFORMED_REQUEST)

@@ -94,11 +94,11 @@ async def test_other_major_versions_are_505(server: Harness, version: bytes) -> 
     )
 
 
-async def test_http_1_2_is_served_as_1_1(server: Harness) -> None:
+async def test_http_1_2_is_not_supported(server: Harness) -> None:
     client = server.connect()
     client.send_raw(b"GET /hello HTTP/1.2\r\nHost: x\r\n\r\n")
     reply = await client.response()
-    assert (reply.status, reply.http_version) == (200, b"1.1")
+    assert reply.status == 505
 
 
 # -- H3 ----------------------------------------------------------------------------------
