@@ -11,11 +11,15 @@ deadline is dropped (W3).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Awaitable, Callable
+
 import anyio
 
 from astrlite.errors import PeerGone
 from astrlite.http import websocket as ws
-from astrlite.http.rawsocket import GONE, RawSocketStream
+from astrlite.http.rawsocket import GONE
+from astrlite.http.transport import Transport
 
 RECEIVE_SIZE = 64 * 1024
 # After our close frame, how long to drain the client's last bytes before the socket is
@@ -30,7 +34,7 @@ Message = ws.TextMessage | ws.BytesMessage
 class WebSocketChannel:
     def __init__(
         self,
-        stream: RawSocketStream,
+        stream: Transport,
         received: bytes,
         *,
         max_message_bytes: int,
@@ -46,6 +50,10 @@ class WebSocketChannel:
         self._close_sent = False
         self._gone = False
         self._last_activity = anyio.current_time()
+        self.stop_requested = anyio.Event()  # the server is shutting down (W5)
+
+    def request_stop(self) -> None:
+        self.stop_requested.set()
 
     @property
     def open(self) -> bool:
@@ -145,10 +153,8 @@ class WebSocketChannel:
             if self._gone or self._close_sent:
                 return
             self._close_sent = True
-            try:
+            with contextlib.suppress(PeerGone):
                 await self._write(frame)
-            except PeerGone:
-                pass
 
     async def finish(self) -> None:
         """End the TCP connection: after our close frame, let the client's last bytes
@@ -162,3 +168,6 @@ class WebSocketChannel:
                 except GONE:
                     pass
         self._gone = True
+
+
+WebSocketSession = Callable[[WebSocketChannel], Awaitable[None]]
