@@ -95,9 +95,8 @@ class RawClient:
             if self.eof:
                 return None
             data = self.sock.recv(65536)
-            if not data:
+            if not data:  # not fed to wsproto, which would make up a close 1006
                 self.eof = True
-                self.ws.receive_data(None)
             else:
                 self.ws.receive_data(data)
             self.pending.extend(self.ws.events())
