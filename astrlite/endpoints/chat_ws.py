@@ -55,20 +55,26 @@ SHUTTING_DOWN = "Server shutting down"
 QUEUED_MESSAGES = 16
 
 
-def frame_json(event: dict[str, Any]) -> bytes:
-    """The one place a frame's JSON is made. The seed's send_json: spaces after
-    separators, non-ASCII escaped, keys in the dict's order (observed §4.2)."""
-    return ws.text_frame(json.dumps(event))
+@dataclass(frozen=True, slots=True)
+class FrameStyle:
+    """Everything about this socket's frames that an AstrBot version decides: the one
+    setting a compat profile swaps (4.27: compact separators, raw UTF-8, close 1011 on
+    invalid JSON)."""
+
+    separators: tuple[str, str] = (", ", ": ")
+    ensure_ascii: bool = True
+    invalid_json_close: int = ws.NORMAL
+
+    def encode(self, event: dict[str, Any]) -> bytes:
+        text = json.dumps(event, separators=self.separators, ensure_ascii=self.ensure_ascii)
+        return ws.text_frame(text)
+
+    def error(self, code: str, data: str) -> bytes:
+        return self.encode({"type": "error", "code": code, "data": data})
 
 
-FRAMING = Framing(frame_json, ids_in_events=True)
-
-
-def error_frame(code: str, data: str) -> bytes:
-    return frame_json({"type": "error", "code": code, "data": data})
-
-
-PONG = frame_json({"type": "pong"})
+# The seed's send_json (observed §4.2): spaces after separators, non-ASCII escaped.
+SEED_STYLE = FrameStyle()
 
 
 class FrameError(Exception):
@@ -81,9 +87,13 @@ class FrameError(Exception):
 
 
 def chat_ws(services: Services) -> Handler:
+    style = SEED_STYLE
+    framing = Framing(style.encode, ids_in_events=True)
+    pong = style.encode({"type": "pong"})
+
     async def handle(request: Request) -> Response:
         async def session(channel: WebSocketChannel) -> None:
-            await _Socket(services, channel).run(request)
+            await _Socket(services, channel, style, framing, pong).run(request)
 
         return websocket_response(request, session)
 
@@ -105,7 +115,7 @@ class _Refuse:
 
 
 class _CloseInvalid:
-    """Invalid JSON: the original closes with 1000 and no error frame."""
+    """Invalid JSON: closed with no error frame (the seed: 1000; FrameStyle)."""
 
 
 _CLOSE_INVALID = _CloseInvalid()
@@ -135,9 +145,19 @@ def classify(message: Message) -> _Item | _Ping:
 
 
 class _Socket:
-    def __init__(self, services: Services, channel: WebSocketChannel) -> None:
+    def __init__(
+        self,
+        services: Services,
+        channel: WebSocketChannel,
+        style: FrameStyle,
+        framing: Framing,
+        pong: bytes,
+    ) -> None:
         self.services = services
         self.channel = channel
+        self.style = style
+        self.framing = framing
+        self.pong = pong
         self.key_id = ""
         self.busy = False  # a turn is being streamed
         self.stopping = False
@@ -158,7 +178,7 @@ class _Socket:
         error = request.auth_error
         if error is not None:
             try:
-                await self.channel.send(error_frame(UNAUTHORIZED, error.message))
+                await self.channel.send(self.style.error(UNAUTHORIZED, error.message))
             except PeerGone:
                 return False
             await self.channel.close(ws.POLICY_VIOLATION, error.message)
@@ -178,7 +198,7 @@ class _Socket:
             while (message := await self.channel.receive()) is not None:
                 item = classify(message)
                 if isinstance(item, _Ping):
-                    await self.channel.send(PONG)  # at once, even mid-turn (W1)
+                    await self.channel.send(self.pong)  # at once, even mid-turn (W1)
                     continue
                 await queue.send(item)
                 if item is _CLOSE_INVALID:
@@ -187,7 +207,7 @@ class _Socket:
     async def _work(self, queue: anyio.abc.ObjectReceiveStream[_Item]) -> None:
         async for item in queue:
             if isinstance(item, _Refuse):
-                await self.channel.send(error_frame(item.code, item.data))
+                await self.channel.send(self.style.error(item.code, item.data))
             elif isinstance(item, _Send):
                 self.busy = True
                 try:
@@ -195,7 +215,7 @@ class _Socket:
                 finally:
                     self.busy = False
             else:
-                await self.channel.close(ws.NORMAL)
+                await self.channel.close(self.style.invalid_json_close)
                 return
             if self.stopping:  # the turn in flight is done: now close (W5)
                 await self.channel.close(ws.GOING_AWAY, SHUTTING_DOWN)
@@ -214,13 +234,13 @@ class _Socket:
         services = self.services
         try:
             turn = accept_frame(body, self.key_id, services.chat, services.configs)
-            stream = services.chat.submit(turn, FRAMING)
+            stream = services.chat.submit(turn, self.framing)
         except FrameError as error:
-            await self.channel.send(error_frame(error.code, error.data))
+            await self.channel.send(self.style.error(error.code, error.data))
             return
         except ApiError as error:  # the session's queue is full
             failed = PROCESSING_FAILED.format(error.message)
-            await self.channel.send(error_frame(PROCESSING_ERROR, failed))
+            await self.channel.send(self.style.error(PROCESSING_ERROR, failed))
             return
         events = stream.body(None)  # keepalive is the socket's own ping (W3)
         try:

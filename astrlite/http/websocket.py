@@ -159,7 +159,9 @@ def frame(opcode: int, payload: bytes = b"", fin: bool = True) -> bytes:
 
 
 def text_frame(text: str) -> bytes:
-    return frame(OP_TEXT, text.encode("utf-8"))
+    # A lone surrogate (valid in JSON input) cannot be UTF-8: inside a JSON string,
+    # backslashreplace writes it as the JSON escape it came from.
+    return frame(OP_TEXT, text.encode("utf-8", "backslashreplace"))
 
 
 def close_frame(code: int | None, reason: str = "") -> bytes:
