@@ -287,3 +287,16 @@ def test_ten_thousand_pings_without_reading(tmp_path: Path) -> None:
 def _send_ignoring_errors(sock: socket.socket, data: bytes) -> None:
     with contextlib.suppress(OSError):  # the server refused the message and stopped reading
         sock.sendall(data)
+
+
+def test_frames_sent_with_the_handshake_are_read(srv: Running) -> None:
+    with srv.connect() as sock:
+        sock.sendall(head() + client_frame(TEXT, PING_JSON) + client_frame(PING, b"early"))
+        raw = b""
+        while not raw.endswith(b"early"):
+            chunk = sock.recv(65536)
+            assert chunk, raw
+            raw += chunk
+    response, _, frames = raw.partition(b"\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 101 ")
+    assert frames == b"\x81" + bytes([len(PONG_JSON)]) + PONG_JSON.encode() + b"\x8a\x05early"
