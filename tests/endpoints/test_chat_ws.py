@@ -16,7 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.integration.test_chat import (
+from tests.endpoints.test_chat import (
     HOLD_MS,
     ISO_UTC,
     UUID,
