@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from astrlite.chat.runner import ChatService, TurnRequest
 from astrlite.chat.user_message import parse_message
 from astrlite.configs import ConfigSet
 from astrlite.endpoints import chat as chat_http
-from astrlite.errors import EMPTY_CONTENT, ApiError, PeerGone
+from astrlite.errors import EMPTY_CONTENT, INTERNAL_ERROR, ApiError, PeerGone
 from astrlite.http import websocket as ws
 from astrlite.http.request import Request
 from astrlite.http.response import Response
@@ -35,6 +36,8 @@ from astrlite.http.websocket_channel import Message, WebSocketChannel
 
 if TYPE_CHECKING:
     from astrlite.services import Services
+
+log = logging.getLogger("astrlite")
 
 PATH = "/api/v1/chat/ws"
 
@@ -51,8 +54,10 @@ MISSING_MESSAGE = "Missing key: message"
 PROCESSING_FAILED = "Failed to process message: {}"
 SHUTTING_DOWN = "Server shutting down"
 
-# Messages read ahead of the running turn; beyond, reading waits (backpressure).
-QUEUED_MESSAGES = 16
+# Messages read ahead of the running turn (so pings behind them are still answered at
+# once); beyond, reading waits. Each may be a whole --max-json-bytes, so this bounds what a
+# flooding client costs.
+QUEUED_MESSAGES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +245,11 @@ class _Socket:
             return
         except ApiError as error:  # the session's queue is full
             failed = PROCESSING_FAILED.format(error.message)
+            await self.channel.send(self.style.error(PROCESSING_ERROR, failed))
+            return
+        except Exception:  # a bug or a store failure: logged, never shown to the client
+            log.exception("WebSocket turn on %s refused", PATH)
+            failed = PROCESSING_FAILED.format(INTERNAL_ERROR)
             await self.channel.send(self.style.error(PROCESSING_ERROR, failed))
             return
         events = stream.body(None)  # keepalive is the socket's own ping (W3)

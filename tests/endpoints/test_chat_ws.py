@@ -33,6 +33,7 @@ from tests.support.server import TEST_KEY, Running, running_server
 from tests.support.transcripts import NON_STREAMING, STREAMING
 
 WS_PATH = "/api/v1/chat/ws"
+HEADERS = {"X-API-Key": TEST_KEY}
 
 
 @pytest.fixture(scope="module")
@@ -385,3 +386,21 @@ def test_plain_get_without_upgrade(srv: Running) -> None:
         response.json()["message"] == "This route speaks WebSocket only: send 'Upgrade: websocket'"
     )
     assert httpx.get(srv.url + WS_PATH).status_code == 401
+
+
+def test_a_full_session_queue_is_a_processing_error(tmp_path: Path) -> None:
+    with running_server(config=rules_config(tmp_path), max_session_queue=1) as srv:
+        body = {"username": "q", "session_id": "full", "message": "long"}
+        with (
+            httpx.stream("POST", srv.url + "/api/v1/chat", json=body, headers=HEADERS) as running,
+            httpx.stream("POST", srv.url + "/api/v1/chat", json=body, headers=HEADERS) as waiting,
+            open_ws(srv) as conn,
+        ):
+            conn.send(json.dumps({**body, "message": "hello"}))
+            assert frame(conn) == {
+                "type": "error",
+                "code": "PROCESSING_ERROR",
+                "data": "Failed to process message: Too many queued turns for this session",
+            }
+            for response in (running, waiting):
+                response.close()
