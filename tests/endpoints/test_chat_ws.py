@@ -16,6 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from astrlite.chat.live import ProactivePart
 from tests.endpoints.test_chat import (
     HOLD_MS,
     ISO_UTC,
@@ -404,3 +405,40 @@ def test_a_full_session_queue_is_a_processing_error(tmp_path: Path) -> None:
             }
             for response in (running, waiting):
                 response.close()
+
+
+def test_a_message_pushed_into_a_live_ws_turn(srv: Running) -> None:
+    body = {"username": "live", "session_id": "ws-live", "message": "slow", "message_id": "m-1"}
+    with open_ws(srv) as conn:
+        conn.send(json.dumps(body))
+        assert frame(conn)["type"] == "session_id"
+        wait_for(lambda: len(history(srv, "ws-live")) == 1)  # the turn is running
+        pushed = [ProactivePart("plain", "pushed ✓")]
+        assert srv.portal.call(srv.services.chat.inject, "ws-live", pushed) is True
+        events = [frame(conn)]
+        while events[-1]["type"] != "end":
+            events.append(frame(conn))
+    assert events[:3] == [
+        {
+            "type": "plain",
+            "data": "pushed ✓",
+            "streaming": True,
+            "chain_type": None,
+            "message_id": "m-1",
+        },
+        {
+            "type": "complete",
+            "data": "pushed ✓",
+            "streaming": True,
+            "chain_type": None,
+            "message_id": "m-1",
+        },
+        {"type": "message_saved", "data": events[2]["data"], "session_id": "ws-live"},
+    ]
+    assert [e["type"] for e in events[3:]] == [
+        "plain",
+        "agent_stats",
+        "complete",
+        "message_saved",
+        "end",
+    ]
