@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["startup", "keys", "files", "fixture", "chat", "openai_relay", "edge"]
+BENCHMARKS = ["startup", "keys", "files", "fixture", "chat", "ws", "openai_relay", "edge"]
 
 
 def main(args: list[str]) -> int:

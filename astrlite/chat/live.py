@@ -18,13 +18,12 @@ from astrlite.chat.accumulator import ReplyAccumulator
 from astrlite.chat.events import (
     MEDIA_TAGS,
     media_event,
-    message_saved_event,
     plain_event,
     proactive_complete_event,
 )
+from astrlite.chat.framing import Framing
 from astrlite.chat.stream import EventStream
 from astrlite.chat.turn import Emit
-from astrlite.sse import encode_event
 from astrlite.store.chat import ChatStore
 
 PLAIN = "plain"
@@ -71,6 +70,7 @@ class LiveTurn:
         "_background",
         "_busy",
         "_closing",
+        "_framing",
         "_idle",
         "_offered",
         "_reply",
@@ -85,12 +85,14 @@ class LiveTurn:
         message_id: str,
         session_id: str,
         stream: EventStream,
+        framing: Framing,
         store: ChatStore,
         background: Background,
     ) -> None:
         self.message_id = message_id
         self._session_id = session_id
         self._stream = stream
+        self._framing = framing
         self._store = store
         self._background = background
         self._reply = ReplyAccumulator()
@@ -163,11 +165,11 @@ class LiveTurn:
         follows right after the write."""
         batch: list[bytes] = []
         for emit in emits:
-            batch.append(encode_event(emit.event))
+            batch.append(self._framing.encode(emit.event))
             row = accumulator.feed(emit.event, emit.attachment_id)
             if row is not None:
                 await self._stream.send(b"".join(batch))
                 row_id, created_at = await self._store.add_bot_row(self._session_id, row)
-                batch = [encode_event(message_saved_event(row_id, created_at))]
+                batch = [self._framing.saved(row_id, created_at, self._session_id)]
         if batch:
             await self._stream.send(b"".join(batch))

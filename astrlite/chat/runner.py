@@ -21,7 +21,7 @@ from pathlib import Path
 
 from astrlite.background import Background
 from astrlite.chat import prompt
-from astrlite.chat.events import end_event, session_id_event
+from astrlite.chat.framing import SSE, Framing
 from astrlite.chat.live import LiveTurn, ProactivePart, check_parts
 from astrlite.chat.stream import EventStream
 from astrlite.chat.turn import Emit, StoreMedia, Turn
@@ -38,7 +38,6 @@ from astrlite.providers.base import (
     ProviderRequest,
 )
 from astrlite.providers.registry import ProviderSet
-from astrlite.sse import encode_event
 from astrlite.store.chat import ChatStore, SessionRow, SessionTaken, UserMessage
 
 log = logging.getLogger("astrlite")
@@ -71,6 +70,7 @@ class TurnRequest:
 class _Queued:
     request: TurnRequest
     stream: EventStream
+    framing: Framing
 
 
 @dataclass(slots=True)
@@ -119,15 +119,15 @@ class ChatService:
         """One page of a creator's sessions, newest activity first (F17), and the total."""
         return self.store.list_sessions(creator, platform_id, offset, limit)
 
-    def submit(self, request: TurnRequest) -> EventStream:
-        """Queue a validated turn and return its stream; business 429 when the session
-        already has ``max_queue`` turns waiting. Nothing is awaited, so what the caller
-        checked still holds."""
+    def submit(self, request: TurnRequest, framing: Framing = SSE) -> EventStream:
+        """Queue a validated turn and return its stream, its events encoded by
+        ``framing``; business 429 when the session already has ``max_queue`` turns
+        waiting. Nothing is awaited, so what the caller checked still holds."""
         lane = self._lanes.get(request.session_id)
         if lane is not None and len(lane.waiting) >= self._max_queue:
             raise business(429, TOO_MANY_QUEUED)
-        first = encode_event(session_id_event(request.session_id))
-        queued = _Queued(request, EventStream(first, STREAM_BUFFER_CHUNKS))
+        first = framing.first(request.session_id, request.message_id)
+        queued = _Queued(request, EventStream(first, STREAM_BUFFER_CHUNKS), framing)
         if lane is None:
             lane = _Lane(request.username)
             self._background.start_soon(self._work, request.session_id, lane)
@@ -153,20 +153,21 @@ class ChatService:
             while lane.waiting:
                 queued = lane.waiting.pop(0)
                 try:
-                    await self._run(queued.request, queued.stream, lane)
+                    await self._run(queued, lane)
                 except Exception:
                     log.exception("chat turn %s failed", queued.request.message_id)
                 finally:
                     lane.running = None
                     # A turn that stopped early (no provider, a failure) still ends.
                     if not queued.stream.finished:
-                        queued.stream.finish(_end(queued.request.message_id))
+                        queued.stream.finish(queued.framing.end(queued.request.message_id))
         finally:
             del self._lanes[session_id]
             for queued in lane.waiting:  # only after a cancellation (shutdown)
                 queued.stream.finish()
 
-    async def _run(self, request: TurnRequest, stream: EventStream, lane: _Lane) -> None:
+    async def _run(self, queued: _Queued, lane: _Lane) -> None:
+        request = queued.request
         user = UserMessage(
             sender_id=SENDER_ID.format(key_id=request.key_id, username=request.username),
             sender_name=request.username,
@@ -189,7 +190,12 @@ class ChatService:
         streaming = config.streaming if request.streaming is None else request.streaming
         asked = self._provider_request(request, config, started.user_row_id, streaming)
         live = LiveTurn(
-            request.message_id, request.session_id, stream, self.store, self._background
+            request.message_id,
+            request.session_id,
+            queued.stream,
+            queued.framing,
+            self.store,
+            self._background,
         )
         lane.running = live
         turn = Turn(
@@ -257,10 +263,6 @@ class ChatService:
     def _for_provider(self, row: AttachmentRow) -> Attachment:
         path = str(self.attachments.absolute(row))
         return Attachment(row.kind, path, row.mime_type, row.original_name)
-
-
-def _end(message_id: str) -> bytes:
-    return encode_event(end_event(message_id))
 
 
 async def _close(events: AsyncIterator[ProviderEvent]) -> None:

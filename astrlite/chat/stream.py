@@ -11,7 +11,7 @@ chunks stay in the buffer until the reader takes them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import anyio
 
@@ -51,7 +51,7 @@ class EventStream:
         self._finished = True
         self._wake_reader()
 
-    async def body(self, heartbeat: float | None) -> AsyncIterator[bytes]:
+    async def body(self, heartbeat: float | None) -> AsyncGenerator[bytes, None]:
         """The response body; ``heartbeat`` seconds of silence (None: never) send one."""
         try:
             while True:

@@ -55,7 +55,7 @@ def list_sessions(services: Services) -> Handler:
     chat = services.chat
 
     async def handle(request: Request) -> Response:
-        username = _username(request.query_value("username"))
+        username = username_of(request.query_value("username"))
         try:
             page = _integer(request.query_value("page"), DEFAULT_PAGE)
             page_size = _integer(request.query_value("page_size"), DEFAULT_PAGE_SIZE)
@@ -74,15 +74,15 @@ def list_sessions(services: Services) -> Handler:
 
 def accept(body: dict[str, Any], key_id: str, chat: ChatService, configs: ConfigSet) -> TurnRequest:
     """Check a chat request in the original's order; business errors for what fails."""
-    username = _username(body.get("username"))
-    session_id = _session_id(body)
+    username = username_of(body.get("username"))
+    session_id = session_id_of(body)
     creator = chat.creator_of(session_id)
     if creator is not None and creator != username:
         raise business(403, SESSION_TAKEN)
-    config_choice = _config_choice(body, configs)
+    config_choice = config_choice_of(body, configs)
     if "message" not in body:
         raise business(400, MISSING_MESSAGE)
-    message = parse_message(body["message"], _lookups(chat, key_id, session_id))
+    message = parse_message(body["message"], lookups(chat, key_id, session_id))
     if not message.has_content:
         raise business(400, EMPTY_CONTENT)
     return TurnRequest(
@@ -91,14 +91,14 @@ def accept(body: dict[str, Any], key_id: str, chat: ChatService, configs: Config
         username=username,
         key_id=key_id,
         message=message,
-        streaming=_streaming(body),
-        provider_id=_optional_text(body.get("selected_provider")),
-        model=_optional_text(body.get("selected_model")),
+        streaming=streaming_of(body),
+        provider_id=optional_text(body.get("selected_provider")),
+        model=optional_text(body.get("selected_model")),
         config_choice=config_choice,
     )
 
 
-def _username(value: Any) -> str:
+def username_of(value: Any) -> str:
     if value is None:
         raise business(400, MISSING_USERNAME)
     username = str(value).strip()
@@ -107,7 +107,7 @@ def _username(value: Any) -> str:
     return username
 
 
-def _session_id(body: dict[str, Any]) -> str:
+def session_id_of(body: dict[str, Any]) -> str:
     """F4: absent, null or blank is a new UUID (null does not fall back to the alias);
     anything else is ``str(value).strip()``, used and echoed as that string."""
     value = body["session_id"] if "session_id" in body else body.get("conversation_id")
@@ -115,14 +115,14 @@ def _session_id(body: dict[str, Any]) -> str:
     return session_id or sources.new_uuid()
 
 
-def _config_choice(body: dict[str, Any], configs: ConfigSet) -> str | None:
+def config_choice_of(body: dict[str, Any], configs: ConfigSet) -> str | None:
     """The config to bind the session to (``default`` unbinds it); None: unchanged."""
-    config_id = _optional_text(body.get("config_id"))
+    config_id = optional_text(body.get("config_id"))
     if config_id is not None:
         if configs.by_id(config_id) is None:
             raise business(404, CONFIG_ID_NOT_FOUND.format(config_id))
         return config_id
-    name = _optional_text(body.get("config_name"))
+    name = optional_text(body.get("config_name"))
     if name is None:
         return None
     matched = configs.by_name(name)
@@ -133,7 +133,7 @@ def _config_choice(body: dict[str, Any], configs: ConfigSet) -> str | None:
     return matched[0].id
 
 
-def _streaming(body: dict[str, Any]) -> bool | None:
+def streaming_of(body: dict[str, Any]) -> bool | None:
     """Absent: stream; null: the config decides; anything else by Python truthiness
     (so the string "false" streams, as in AstrBot: M14)."""
     if "enable_streaming" not in body:
@@ -142,7 +142,7 @@ def _streaming(body: dict[str, Any]) -> bool | None:
     return None if value is None else bool(value)
 
 
-def _optional_text(value: Any) -> str | None:
+def optional_text(value: Any) -> str | None:
     text = "" if value is None else str(value).strip()
     return text or None
 
@@ -152,7 +152,7 @@ def _integer(value: str | None, default: int) -> int:
     return default if value is None else int(value)
 
 
-def _lookups(chat: ChatService, key_id: str, session_id: str) -> Lookups:
+def lookups(chat: ChatService, key_id: str, session_id: str) -> Lookups:
     attachments = chat.attachments
 
     def quoted(row_id: int) -> Quote | None:

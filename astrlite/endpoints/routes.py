@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from astrlite.endpoints import chat, configs, files, im, openapi
+from astrlite.endpoints import chat, chat_ws, configs, files, im, openapi
 from astrlite.http.router import Handler, Route, RouteTable
 from astrlite.services import Services
 
@@ -24,12 +24,14 @@ class RouteSpec:
     factory: Factory
     scope: str | None = None
     public: bool = False
+    websocket: bool = False
 
 
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/api/v1/openapi.json", openapi.get_openapi, public=True),
     RouteSpec("POST", "/api/v1/chat", chat.post_chat, "chat"),
     RouteSpec("GET", "/api/v1/chat/sessions", chat.list_sessions, "chat"),
+    RouteSpec("GET", chat_ws.PATH, chat_ws.chat_ws, "chat", websocket=True),
     RouteSpec("GET", "/api/v1/configs", configs.list_configs, "config"),
     RouteSpec("POST", "/api/v1/file", files.upload, "file"),
     RouteSpec("GET", "/api/v1/file", files.download, "file"),
@@ -44,6 +46,6 @@ def build_table(services: Services) -> RouteTable:
     for entry in ROUTES:
         handler = entry.factory(services)
         if handler is not None:
-            route = Route(handler, entry.scope, entry.public)
+            route = Route(handler, entry.scope, entry.public, entry.websocket)
             table.setdefault(entry.path, {})[entry.method] = route
     return table

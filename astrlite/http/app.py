@@ -8,16 +8,17 @@ from collections.abc import Awaitable, Callable
 
 from astrlite.background import Background
 from astrlite.errors import INTERNAL_ERROR, ApiError, PeerGone
-from astrlite.http import auth
+from astrlite.http import auth, websocket
 from astrlite.http.request import Request
 from astrlite.http.response import Response, from_error
-from astrlite.http.router import NOT_FOUND, Router
+from astrlite.http.router import NOT_FOUND, Route, Router
 from astrlite.options import Options
 from astrlite.principal import Principal
 
 log = logging.getLogger("astrlite")
 
 API_PREFIX = "/api/v1"  # a plain string prefix, as AstrBot's (so /api/v1x needs a key too)
+NOT_A_WEBSOCKET_ROUTE = "This path does not speak WebSocket (the chat socket is /api/v1/chat/ws)"
 
 
 class App:
@@ -38,19 +39,20 @@ class App:
     async def handle(self, request: Request) -> Response:
         try:
             route = self.router.find(request.method, request.path)
+            upgrade = websocket.wants_websocket(request.headers)
             # Every /api/v1 path needs a key before routing says anything (unknown paths
             # included), unless its entry is public.
             if request.path.startswith(API_PREFIX) and (route is None or not route.public):
-                principal = auth.authenticate(
-                    request, self.verify_key, allow_query=not self.options.no_query_keys
-                )
-                if route is not None and route.scope is not None:
-                    auth.require_scope(principal, route.scope)
-                request.principal = principal
-                if self.touch is not None:
-                    await self.touch(principal)
+                try:
+                    await self._authenticate(request, route)
+                except ApiError as error:
+                    if not (upgrade and route is not None and route.websocket):
+                        raise
+                    request.auth_error = error
             if route is None:
                 raise ApiError(404, NOT_FOUND)
+            if upgrade and not route.websocket:
+                raise ApiError(400, NOT_A_WEBSOCKET_ROUTE)
             return await route.handler(request)
         except ApiError as error:
             return self.error_response(error)
@@ -59,6 +61,16 @@ class App:
         except Exception:
             log.exception("handler for %s %s failed", request.method, request.path)
             return self.error_response(ApiError(500, INTERNAL_ERROR))
+
+    async def _authenticate(self, request: Request, route: Route | None) -> None:
+        principal = auth.authenticate(
+            request, self.verify_key, allow_query=not self.options.no_query_keys
+        )
+        if route is not None and route.scope is not None:
+            auth.require_scope(principal, route.scope)
+        request.principal = principal
+        if self.touch is not None:
+            await self.touch(principal)
 
     def error_response(self, error: ApiError) -> Response:
         return from_error(error, http_errors=self.options.http_errors)

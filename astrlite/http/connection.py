@@ -33,6 +33,7 @@ from astrlite.http.request import DeclaredTooLarge, Request
 from astrlite.http.response import Response
 from astrlite.http.target import parse_target, redact
 from astrlite.http.transport import Transport
+from astrlite.http.websocket_channel import WebSocketChannel, WebSocketSession
 from astrlite.options import BODY_TIMEOUT_UNIT_BYTES
 
 log = logging.getLogger("astrlite")
@@ -57,12 +58,16 @@ class Lifecycle:
     stopping: bool = False
     active: int = 0
     idle_scopes: set[anyio.CancelScope] = field(default_factory=set)
+    # Open WebSockets, told of the shutdown so they can end their turn and close (W5).
+    websockets: set[WebSocketChannel] = field(default_factory=set)
     all_done: anyio.Event | None = None  # made by the server inside its event loop
 
     def stop(self) -> None:
         self.stopping = True
         for scope in self.idle_scopes:
             scope.cancel()
+        for channel in self.websockets:
+            channel.request_stop()
         self.connection_ended()
 
     def connection_ended(self) -> None:
@@ -401,6 +406,10 @@ class Connection:
                 self._content_length,
             )
             response = await self.app.handle(request)
+        if response.websocket is not None:
+            await self._switch(response.headers, response.websocket)
+            _log_access(method, event.target, 101, 0, started)
+            return False
         keep_alive = (
             not response.close and not self.lifecycle.stopping and await self._finish_body()
         )
@@ -414,6 +423,33 @@ class Connection:
         if not keep_alive and self.h11.their_state is not h11.DONE:
             await self._linger()
         return keep_alive and self.h11.our_state is h11.DONE
+
+    async def _switch(self, headers: list[tuple[bytes, bytes]], session: WebSocketSession) -> None:
+        """Send the 101 and run the WebSocket on this socket until it ends."""
+        event = self.h11.next_event()  # the handshake has no body: its end is here
+        if not isinstance(event, h11.EndOfMessage):
+            raise PeerGone  # unreachable after the handshake checks; just close
+        switch = h11.InformationalResponse(
+            status_code=101, headers=[(b"server", SERVER_HEADER), *headers]
+        )
+        await self._write(self.h11.send(switch))
+        received, _ = self.h11.trailing_data
+        options = self.options
+        channel = WebSocketChannel(
+            self.stream,
+            bytes(received),
+            max_message_bytes=options.max_json_bytes,
+            write_timeout=options.write_timeout,
+            keepalive=options.sse_heartbeat or None,
+        )
+        self.lifecycle.websockets.add(channel)
+        if self.lifecycle.stopping:
+            channel.request_stop()
+        try:
+            await session(channel)
+        finally:
+            self.lifecycle.websockets.discard(channel)
+            await channel.finish()
 
 
 def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:

@@ -35,6 +35,7 @@ BODY_TOO_LARGE = "Request body too large (limit {limit} bytes)"
 class Request:
     __slots__ = (
         "_body",
+        "auth_error",
         "content_length",
         "headers",
         "method",
@@ -58,6 +59,8 @@ class Request:
         self.headers = headers
         self.content_length = content_length
         self.principal: Principal | None = None
+        # A WebSocket route's refused key, reported after the handshake (Route.websocket).
+        self.auth_error: ApiError | None = None
         self._body = body
 
     def header(self, name: bytes) -> bytes | None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from astrlite import envelope
 from astrlite.errors import ApiError
+
+if TYPE_CHECKING:
+    from astrlite.http.websocket_channel import WebSocketSession
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -20,6 +23,7 @@ class Response:
     body: bytes | AsyncIterable[bytes] = b""
     content_length: int | None = None  # for streamed bodies; None means chunked
     close: bool = False  # close the connection after this response
+    websocket: WebSocketSession | None = None  # a 101: what then runs on the socket
 
 
 def json_ok(data: Any = None) -> Response:

@@ -26,6 +26,9 @@ class Route:
     handler: Handler
     scope: str | None = None
     public: bool = False
+    # Speaks WebSocket: an upgrade request's key is checked by the handler after the
+    # handshake, which reports a failure in-band (observed §4.2).
+    websocket: bool = False
 
     def __post_init__(self) -> None:
         if (self.scope is None) != self.public:
@@ -54,8 +57,8 @@ class Router:
             allow = ", ".join(allowed_methods(methods)).encode()
             policy = next(iter(methods.values()))
             self._fallbacks[path] = (
-                Route(_options(allow), policy.scope, policy.public),
-                Route(_refuse(allow), policy.scope, policy.public),
+                Route(_options(allow), policy.scope, policy.public, policy.websocket),
+                Route(_refuse(allow), policy.scope, policy.public, policy.websocket),
             )
 
     def find(self, method: str, path: str) -> Route | None:

@@ -4,6 +4,7 @@ friendly on Pythons it does not support."""
 from __future__ import annotations
 
 import glob
+import json
 import shutil
 import signal
 import subprocess
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,6 +110,24 @@ def test_the_archive_serves_from_a_read_only_directory(
     log = process.stderr.read()
     assert "GET /api/v1/im/bots 200" in log and "received SIGTERM" in log
     assert key not in log
+
+
+def test_the_archive_chats_over_a_websocket_and_closes_it_on_sigterm(
+    served: tuple[subprocess.Popen[str], str, str],
+) -> None:
+    process, url, key = served
+    ws_url = url.replace("http://", "ws://") + "/api/v1/chat/ws"
+    with connect(ws_url, additional_headers={"X-API-Key": key}, open_timeout=5) as conn:
+        conn.send(json.dumps({"username": "pyz", "message": "hi", "message_id": "m"}))
+        types = []
+        while not types or types[-1] != "end":
+            types.append(json.loads(conn.recv(timeout=5))["type"])
+        assert types[0] == "session_id" and "message_saved" in types
+        process.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as closed:
+            conn.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert process.wait(10) == 0
 
 
 def test_version_on_supported_pythons(pyz: Path) -> None:
