@@ -544,22 +544,40 @@
   }
 
   // ---- footer: health and version -----------------------------------------------------
+  // /health answers {"status": "ok" | "error", "message"?, "version", "uptime_seconds"}
+  // with 200 or 503; a server without it still names its version in the OpenAPI document.
   async function footer() {
+    let health = null;
     try {
-      const response = await fetch("/health");
-      if (response.status === 200) {
-        const health = await response.json();
-        const version = health.version ? "astrlite " + health.version : "astrlite";
-        el.footer.textContent = "Server: " + (health.status || "ok") + " · " + version;
-        return;
+      const response = await fetch("/health", { cache: "no-store" });
+      const type = response.headers.get("content-type") || "";
+      if ((response.status === 200 || response.status === 503) && type.startsWith("application/json")) {
+        health = await response.json();
       }
     } catch (error) {
-      // no health route: the OpenAPI document still names the version
+      health = null;
     }
     await apiRoutes();
-    el.footer.textContent = state.version
-      ? "Server: reachable · astrlite " + state.version
-      : "Server: not reachable";
+    const version = (health && health.version) || state.version;
+    const parts = [];
+    if (health) {
+      parts.push("Server: " + (health.status === "ok" ? "healthy" : "unhealthy"));
+      if (health.status !== "ok" && health.message) parts.push(String(health.message));
+    } else {
+      parts.push(state.version ? "Server: reachable" : "Server: not reachable");
+    }
+    if (version) parts.push("astrlite " + version);
+    if (health && typeof health.uptime_seconds === "number") {
+      parts.push("up " + uptime(health.uptime_seconds));
+    }
+    el.footer.textContent = parts.join(" · ");
+  }
+
+  function uptime(seconds) {
+    if (seconds < 60) return Math.floor(seconds) + " s";
+    if (seconds < 3600) return Math.floor(seconds / 60) + " min";
+    if (seconds < 86400) return Math.floor(seconds / 3600) + " h";
+    return Math.floor(seconds / 86400) + " d";
   }
 
   // ---- wiring -----------------------------------------------------------------------
