@@ -131,20 +131,13 @@
     return "Cannot reach the server (" + (error && error.message ? error.message : error) + ").";
   }
 
-  // The envelope's message when there is one, else the HTTP status in words.
-  async function failure(response) {
-    const type = response.headers.get("content-type") || "";
-    if (type.startsWith("application/json")) {
-      try {
-        const body = await response.json();
-        if (body && typeof body.message === "string" && body.message) {
-          return new ApiError(body.message);
-        }
-      } catch (error) {
-        // fall through to the status
-      }
+  // The envelope's message (or a 4.27 validation error's), else the status in words.
+  function problem(body, status) {
+    if (body && typeof body.message === "string" && body.message) return body.message;
+    if (body && Array.isArray(body.detail)) {
+      return body.detail.map((item) => (item && item.msg) || String(item)).join("; ");
     }
-    return new ApiError("The server answered HTTP " + response.status + ".");
+    return "The server answered HTTP " + status + ".";
   }
 
   async function call(path, options) {
@@ -152,15 +145,34 @@
     init.headers = Object.assign({ "X-API-Key": state.key }, init.headers || {});
     const response = await fetch(path, init);
     const type = response.headers.get("content-type") || "";
-    if (!response.ok || type.startsWith("application/json")) {
-      if (!type.startsWith("application/json")) throw await failure(response);
-      const body = await response.json();
-      if (!body || body.status !== "ok") {
-        throw new ApiError((body && body.message) || "The server answered HTTP " + response.status + ".");
+    if (type.startsWith("application/json")) {
+      let body = null;
+      try {
+        body = await response.json();
+      } catch (error) {
+        throw new ApiError(problem(null, response.status));
       }
+      if (!response.ok || !body || body.status !== "ok") throw new ApiError(problem(body, response.status));
       return body.data;
     }
+    if (!response.ok) throw new ApiError(problem(null, response.status));
     return response;
+  }
+
+  // A stored file. Downloads carry Content-Disposition and error envelopes do not, so a
+  // JSON file is not mistaken for an answer.
+  async function download(path) {
+    const response = await fetch(path, { headers: { "X-API-Key": state.key } });
+    const type = response.headers.get("content-type") || "";
+    const file = response.headers.has("content-disposition") || !type.startsWith("application/json");
+    if (response.ok && file) return response.blob();
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (error) {
+      body = null;
+    }
+    throw new ApiError(problem(body, response.status));
   }
 
   // ---- key, username, configs ---------------------------------------------------------
@@ -328,8 +340,7 @@
     parent.append(holder);
     async function fetchInto(path) {
       try {
-        const response = await call(path);
-        const url = URL.createObjectURL(await response.blob());
+        const url = URL.createObjectURL(await download(path));
         state.blobUrls.push(url);
         if (kind === "image") {
           const img = h("img");

@@ -316,6 +316,52 @@ def assert_bot_image(page: Page, bot: Any) -> None:
     assert image.get_attribute("alt")
 
 
+# The shape of a 4.27 stream with a bot image (427 §4.4), around a real attachment id.
+STREAM_427 = [
+    {"type": "session_id", "data": None, "session_id": "{session}"},
+    {"type": "user_message_saved", "data": {"id": 1, "created_at": "t", "llm_checkpoint_id": "c"}},
+    {"type": "run_started", "data": {"run_id": "m"}, "streaming": False, "message_id": "m"},
+    {"type": "plain", "data": "pic:", "streaming": True, "chain_type": None, "message_id": "m"},
+    {"type": "image", "data": "[IMAGE]20261206045509161_47b9.png", "streaming": True},
+    {"type": "attachment_saved", "data": {"id": "{attachment}", "type": "image"}},
+    {"type": "complete", "data": "pic:", "reasoning": "", "streaming": True},
+    {"type": "end", "data": "", "streaming": False, "message_id": "m"},
+]
+
+
+def test_a_4_27_stream_shows_the_bot_image_by_its_attachment_id(page: Page) -> None:
+    """The page's renderer on a 4.27-shaped chat stream (fetch of /api/v1/chat answered in
+    the page): the image is downloaded from the real server by its attachment id."""
+    uploaded = page.server.upload(SUN, "sun.png")
+    session = page.js("return document.querySelector('#sessions button').dataset.sessionId")
+    events = json.dumps(STREAM_427)
+    events = events.replace("{attachment}", uploaded["attachment_id"]).replace("{session}", session)
+    page.js(
+        """
+        const events = JSON.parse(arguments[0]);
+        const real = window.fetch;
+        window.fetch = (url, init) => {
+          if (url !== '/api/v1/chat') return real(url, init);
+          window.fetch = real;
+          const bytes = new TextEncoder().encode(
+            events.map(e => 'data: ' + JSON.stringify(e) + '\\n\\n').join(''));
+          const body = new ReadableStream({start(c) { c.enqueue(bytes); c.close(); }});
+          return Promise.resolve(new Response(body,
+            {headers: {'content-type': 'text/event-stream; charset=utf-8'}}));
+        };
+        """,
+        events,
+    )
+    page.send("picture please")
+    page.idle()
+    bot = page.all(".msg.bot")[-1]
+    assert_bot_image(page, bot)
+    assert bot.find_element("css selector", "img").get_attribute("alt") == (
+        "20261206045509161_47b9.png"
+    )
+    page.shot("10-bot-image-by-id")
+
+
 def test_stop_waiting_aborts_the_stream(page: Page) -> None:
     page.send("very slow")
     page.until(lambda: page.find("#stop").is_enabled(), "the stop button")
