@@ -90,6 +90,8 @@ class Page:
         self.driver = driver
         self.server = server
         self.screens = screens
+        self.entries: list[dict[str, Any]] = []
+        self.expected: list[str] = []  # console errors the test provokes on purpose
 
     def find(self, css: str) -> Any:
         from selenium.webdriver.common.by import By
@@ -142,8 +144,9 @@ class Page:
         return text
 
     def log(self) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = self.driver.get_log("browser")
-        return entries
+        """Every console entry since the test began (the driver hands each out once)."""
+        self.entries += self.driver.get_log("browser")
+        return self.entries
 
 
 def has_route(server: AstrliteServer, path: str) -> bool:
@@ -160,16 +163,11 @@ def page(browser: Any, server: AstrliteServer, screens: Path) -> Iterator[Page]:
     """The page; after the test, the browser's console must hold no error the test did
     not expect (a test adds the ones it provokes to `page.expected`)."""
     current = Page(browser, server, screens)
-    current.expected = []  # type: ignore[attr-defined]
     yield current
     errors = [entry for entry in current.log() if entry["level"] == "SEVERE"]
     if health_missing(server):  # the footer asks /health first (added by the operators issue)
         errors = [e for e in errors if "/health " not in e["message"]]
-    unexpected = [
-        e
-        for e in errors
-        if not any(word in e["message"] for word in current.expected)  # type: ignore[attr-defined]
-    ]
+    unexpected = [e for e in errors if not any(word in e["message"] for word in current.expected)]
     assert unexpected == []
 
 
@@ -191,7 +189,7 @@ def test_the_page_asks_for_a_key_and_shows_the_version(page: Page) -> None:
 def test_a_wrong_key_shows_invalid_api_key(page: Page) -> None:
     from selenium.webdriver.common.keys import Keys
 
-    page.expected = ["401"]  # type: ignore[attr-defined]
+    page.expected = ["401"]
     page.find("#key").send_keys("abk_" + "x" * 43, Keys.ENTER)
     page.until(lambda: page.alert() == "Invalid API key", "the alert")
     assert page.js("return sessionStorage.getItem('astrlite.key')") is None
@@ -362,6 +360,95 @@ def test_a_4_27_stream_shows_the_bot_image_by_its_attachment_id(page: Page) -> N
     page.shot("10-bot-image-by-id")
 
 
+# A server with the 4.27 session routes (427 §5.3): the page's fetch of the OpenAPI
+# document gains the history route, and the history answer is the observed shape around
+# real attachment ids. Injected before the page's own script runs.
+HISTORY_FETCH = """
+(() => {
+  const history = JSON.parse(%s);
+  const real = window.fetch.bind(window);
+  const json = body => new Response(JSON.stringify(body),
+    {headers: {'content-type': 'application/json'}});
+  window.fetch = async (url, init) => {
+    if (url === '/api/v1/openapi.json') {
+      const document = await (await real(url, init)).json();
+      document.paths['/api/v1/chat/sessions/{session_id}'] = {};
+      return json(document);
+    }
+    if (typeof url === 'string' && url.startsWith('/api/v1/chat/sessions/')) {
+      window.__historyAsked = [url, init.headers['X-API-Key']];
+      return json({status: 'ok', message: null, data: history});
+    }
+    return real(url, init);
+  };
+})();
+"""
+
+
+def history(user_picture: str, bot_picture: str) -> dict[str, Any]:
+    def row(row_id: int, sender: str, content: dict[str, Any]) -> dict[str, Any]:
+        return {"id": row_id, "sender_id": sender, "sender_name": sender, "content": content}
+
+    tool = {"id": "call_1", "name": "get_weather", "args": {"city": "Paris"}, "result": "sunny"}
+    user = [
+        {"type": "plain", "text": "hello <b>there</b>"},
+        {"type": "image", "attachment_id": user_picture, "filename": "red.png"},
+    ]
+    bot = [
+        {"type": "tool_call", "tool_calls": [tool]},
+        {"type": "plain", "text": "Sunny in Paris."},
+        {"type": "image", "attachment_id": bot_picture, "filename": "sun.png"},
+    ]
+    return {
+        "history": [
+            row(1, "alice", {"type": "user", "message": user}),
+            row(2, "bot", {"type": "bot", "message": bot, "reasoning": "Weather, then."}),
+        ],
+        "threads": [],
+        "is_running": False,
+        "active_runs": [],
+    }
+
+
+def test_a_sessions_history_is_shown_when_the_server_offers_it(page: Page) -> None:
+    answer = history(
+        page.server.upload(PNG, "red.png")["attachment_id"],
+        page.server.upload(SUN, "sun.png")["attachment_id"],
+    )
+    script = HISTORY_FETCH % json.dumps(json.dumps(answer))
+    added = page.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": script})
+    try:
+        page.driver.refresh()
+        page.until(lambda: page.all("#sessions button"), "the session list")
+        button = page.all("#sessions button")[-1]
+        session_id = button.get_attribute("data-session-id")
+        button.click()
+        page.until(lambda: len(page.all(".msg")) == 2, "the history")
+        asked = page.js("return window.__historyAsked")
+        assert asked == [f"/api/v1/chat/sessions/{session_id}?username=alice", page.server.api_key]
+        user, bot = page.all(".msg")
+        assert user.find_element("css selector", ".text").text == "hello <b>there</b>"
+        summaries = [s.text for s in bot.find_elements("css selector", "details > summary")]
+        assert summaries == ["Reasoning", "Tool call: get_weather"]
+        assert "Sunny in Paris." in bot.text
+        sizes = page.until(
+            lambda: page.js(
+                """const images = document.querySelectorAll('.msg img');
+                   const sizes = [...images].map(i => i.naturalWidth);
+                   return sizes.length === 2 && sizes.every(Boolean) && sizes;"""
+            ),
+            "both images to load",
+        )
+        assert sizes == [48, 64]
+        page.shot("11-history")
+    finally:
+        page.driver.execute_cdp_cmd(
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": added["identifier"]}
+        )
+        page.driver.refresh()
+        page.until(lambda: page.all("#sessions button"), "the session list")
+
+
 def test_stop_waiting_aborts_the_stream(page: Page) -> None:
     page.send("very slow")
     page.until(lambda: page.find("#stop").is_enabled(), "the stop button")
@@ -425,7 +512,8 @@ def test_dark_mode_follows_the_system(page: Page) -> None:
 
 
 def test_the_csp_stops_an_injected_inline_script(page: Page) -> None:
-    page.expected = ["Content Security Policy"]  # type: ignore[attr-defined]
+    # The CSP's own report, and the 404 of the image whose inline onerror must not run.
+    page.expected = ["Content Security Policy", "/nothing-here.png"]
     ran = page.js(
         """
         window.__injected = false;
@@ -434,17 +522,19 @@ def test_the_csp_stops_an_injected_inline_script(page: Page) -> None:
         document.body.append(script);
         const handler = document.createElement('img');
         handler.setAttribute('onerror', 'window.__injected = true');
+        handler.addEventListener('error', () => { window.__failed = true; });
         handler.src = '/nothing-here.png';
         document.body.append(handler);
         return window.__injected;
         """
     )
     assert ran is False
+    page.until(lambda: page.js("return window.__failed === true"), "the image's error event")
+    assert page.js("return window.__injected") is False  # neither ran
     page.until(
         lambda: any("Content Security Policy" in e["message"] for e in page.log()),
         "the CSP report in the console",
     )
-    assert page.js("return window.__injected") is False
 
 
 # -- the SSE reader, in the page's own JavaScript -------------------------------------
