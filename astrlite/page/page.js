@@ -273,7 +273,6 @@
     clearLog();
     el.note.textContent = "New chat: your first message starts a session.";
     markCurrent();
-    el.message.focus();
   }
 
   async function openSession(sessionId) {
@@ -290,6 +289,7 @@
     try {
       const query = new URLSearchParams({ username: username() });
       const data = await call("/api/v1/chat/sessions/" + encodeURIComponent(sessionId) + "?" + query);
+      if (state.sessionId !== sessionId) return; // another session was opened meanwhile
       for (const row of data.history || []) showHistoryRow(row);
     } catch (error) {
       showError(words(error));
@@ -304,6 +304,7 @@
     if (content.reasoning) folded(node, "Reasoning", content.reasoning);
     for (const part of content.message || []) {
       if (part.type === "plain") node.append(h("div", "text", part.text));
+      else if (part.type === "think" && !content.reasoning) folded(node, "Reasoning", part.think);
       else if (part.type === "tool_call") {
         for (const call of part.tool_calls || []) folded(node, "Tool call: " + call.name, toolText(call));
       } else if (part.attachment_id) media(node, part.type, part.filename || part.type).byId(part.attachment_id);
@@ -405,6 +406,7 @@
         if (state.sessionId !== event.session_id) {
           state.sessionId = String(event.session_id);
           el.note.textContent = "Session " + state.sessionId;
+          loadSessions(true); // listed while its reply streams (if the server has it yet)
         }
       } else if (type === "plain") this.plain(event);
       else if (type === "image" || type === "record" || type === "file") this.media(event);
@@ -508,6 +510,7 @@
     if (text.trim()) mine.append(h("div", "text", text));
     const parts = text.trim() ? [{ type: "plain", text: text }] : [];
     let turn = null;
+    let started = false;
     try {
       if (file) {
         const uploaded = await upload(file);
@@ -517,9 +520,9 @@
       }
       el.message.value = "";
       const body = { username: username(), message: parts };
+      started = !state.sessionId;
       if (state.sessionId) body.session_id = state.sessionId;
       if (el.config.value) body.config_id = el.config.value;
-      const started = !state.sessionId;
       const response = await call("/api/v1/chat", {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
@@ -529,8 +532,6 @@
       turn = new Turn();
       await readEvents(response, (event) => turn.event(event));
       await turn.resolvePending();
-      if (started) await loadSessions(true);
-      markCurrent();
     } catch (error) {
       const said = words(error);
       if (error && error.name === "AbortError") {
@@ -538,11 +539,14 @@
       } else {
         (turn ? turn.node : mine).append(h("div", "error", said));
         showError(said);
+        if (!turn && !el.message.value) el.message.value = text; // nothing typed is lost
       }
     } finally {
       if (state.abort === controller) state.abort = null;
       setWaiting(false);
     }
+    // A new session, named after its first message: list it (also when the wait was stopped).
+    if (started && state.sessionId) await loadSessions(true);
   }
 
   function setWaiting(waiting) {
@@ -602,11 +606,16 @@
     el.sessions.replaceChildren();
     el.key.focus();
   });
+  // Sessions belong to the user who started them: another name starts afresh.
   el.username.addEventListener("change", () => {
     sessionStorage.setItem(USER_ITEM, username());
+    newChat();
     loadSessions(true);
   });
-  el.newChat.addEventListener("click", newChat);
+  el.newChat.addEventListener("click", () => {
+    newChat();
+    el.message.focus();
+  });
   el.more.addEventListener("click", () => loadSessions(false));
   el.stop.addEventListener("click", stopWaiting);
   el.composer.addEventListener("submit", (event) => {

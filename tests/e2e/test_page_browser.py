@@ -58,6 +58,8 @@ RULES = [
     },
 ]
 WAIT = 10.0
+UPLOAD_LIMIT = 64 * 1024
+SESSIONS_PAGE = 20  # the page asks for 20 sessions at a time
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AstrliteServer]
     (data_dir / "sun.png").write_bytes(SUN)
     config = {"display_reasoning": True}
     configs = {"terse": {"name": "terse"}}
-    with serve(data_dir=data_dir, rules=RULES, config=config, configs=configs) as running:
+    options = {"max_upload_bytes": UPLOAD_LIMIT}
+    with serve(
+        data_dir=data_dir, rules=RULES, config=config, configs=configs, options=options
+    ) as running:
         yield running
 
 
@@ -457,18 +462,50 @@ def test_stop_waiting_aborts_the_stream(page: Page) -> None:
     page.idle()
     page.until(lambda: "Stopped waiting" in page.bot_texts()[-1], "the note")
     assert "j" not in page.bot_texts()[-1].split()
-    page.shot("10-stopped")
+    page.shot("12-stopped")
 
 
-def test_an_envelope_error_is_shown_in_words(page: Page) -> None:
-    # Continue alice's session as bob: the server refuses it with its own words.
-    page.find("#sessions button").click()
-    page.type_into("#username", "bob")
-    page.send("hello")
-    page.until(lambda: page.alert() == "session_id belongs to another username", "the error")
-    assert "session_id belongs to another username" in page.all(".msg.user")[-1].text
-    page.shot("11-envelope-error")
+def test_an_envelope_error_is_shown_in_words_and_the_text_is_kept(
+    page: Page, tmp_path: Path
+) -> None:
+    page.expected = ["413"]
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * (UPLOAD_LIMIT + 1))
+    page.find("#file").send_keys(str(big))
+    page.send("too big")
+    expected = f"File too large (limit {UPLOAD_LIMIT} bytes)"
+    page.until(lambda: page.alert() == expected, "the error")
+    assert expected in page.all(".msg.user")[-1].text
+    assert page.find("#message").get_attribute("value") == "too big"  # nothing typed is lost
+    page.shot("13-envelope-error")
+    page.find("#message").clear()
+    page.find("#file").clear()
+
+
+def test_another_username_starts_afresh_with_its_own_sessions_paged(page: Page) -> None:
+    headers = {"X-API-Key": page.server.api_key}
+    for number in range(SESSIONS_PAGE + 1):
+        body = {"username": "paged", "message": f"topic {number}"}
+        httpx.post(page.server.base_url + "/api/v1/chat", json=body, headers=headers, timeout=10)
+    page.type_into("#username", "paged\t")
+    page.until(lambda: len(page.all("#sessions button")) == SESSIONS_PAGE, "the first page")
+    assert page.all(".msg") == [] and "New chat" in page.find("#session-note").text
+    names = [b.text.split("\n")[0] for b in page.all("#sessions button")]
+    assert names[0] == f"topic {SESSIONS_PAGE}"  # the most recent first
+    more = page.find("#more-sessions")
+    assert more.is_displayed()
+    more.click()
+    page.until(lambda: len(page.all("#sessions button")) == SESSIONS_PAGE + 1, "the next page")
+    assert page.all("#sessions button")[-1].text.startswith("topic 0")
+    assert not more.is_displayed()
+    page.shot("14-paged")
+    query = {"username": "alice", "page_size": "100"}
+    listed = httpx.get(
+        page.server.base_url + "/api/v1/chat/sessions", params=query, headers=headers, timeout=5
+    )
+    alices = len(listed.json()["data"]["sessions"])
     page.type_into("#username", "alice\t")
+    page.until(lambda: len(page.all("#sessions button")) == alices, "alice's sessions")
 
 
 def test_every_control_has_a_label_and_the_page_fits_a_phone(page: Page) -> None:
@@ -492,7 +529,7 @@ def test_every_control_has_a_label_and_the_page_fits_a_phone(page: Page) -> None
         )
         assert sizes["message"] >= 300 and sizes["log"] >= 90 and sizes["send"] > 0, sizes
         page.find("#message").click()
-        page.shot("12-phone")
+        page.shot("15-phone")
     finally:
         page.driver.set_window_size(1100, 800)
 
@@ -506,7 +543,7 @@ def test_dark_mode_follows_the_system(page: Page) -> None:
     )
     try:
         assert page.js(background) != light
-        page.shot("13-dark")
+        page.shot("16-dark")
     finally:
         page.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
@@ -673,4 +710,4 @@ def test_under_the_4_27_profile_a_bot_image_comes_by_its_attachment_id(
             page.until(lambda: "offers no download for bot media" in bot.text, "the note")
             pytest.xfail("needs the 4.27 profile's attachment_saved event (issue 15)")
         assert_bot_image(page, bot)
-        page.shot("14-bot-image-4.27")
+        page.shot("17-bot-image-4.27")
