@@ -86,6 +86,8 @@
     parser.end();
   }
 
+  // The reader is the piece most likely to break on a chunk boundary: the tests drive it
+  // directly in the browser through this name.
   window.astrlite = { SseParser: SseParser };
 
   // ---- state and elements -------------------------------------------------------------
@@ -152,7 +154,9 @@
       } catch (error) {
         throw new ApiError(problem(null, response.status));
       }
-      if (!response.ok || !body || body.status !== "ok") throw new ApiError(problem(body, response.status));
+      if (!response.ok || !body || body.status !== "ok") {
+        throw new ApiError(problem(body, response.status));
+      }
       return body.data;
     }
     if (!response.ok) throw new ApiError(problem(null, response.status));
@@ -164,7 +168,8 @@
   async function download(path) {
     const response = await fetch(path, { headers: { "X-API-Key": state.key } });
     const type = response.headers.get("content-type") || "";
-    const file = response.headers.has("content-disposition") || !type.startsWith("application/json");
+    const file =
+      response.headers.has("content-disposition") || !type.startsWith("application/json");
     if (response.ok && file) return response.blob();
     let body = null;
     try {
@@ -187,7 +192,8 @@
       const data = await call("/api/v1/configs");
       fillConfigs(data.configs || []);
     } catch (error) {
-      if (error instanceof ApiError && /API key/.test(error.message) && !/scope/.test(error.message)) {
+      const refused = error instanceof ApiError && /API key/.test(error.message);
+      if (refused && !/scope/.test(error.message)) {
         forgetKey();
         showError(error.message);
         el.key.value = "";
@@ -230,7 +236,9 @@
       return;
     }
     const page = fresh ? 1 : state.sessionsPage + 1;
-    const query = new URLSearchParams({ username: user, page: String(page), page_size: String(PAGE_SIZE) });
+    const query = new URLSearchParams({
+      username: user, page: String(page), page_size: String(PAGE_SIZE),
+    });
     try {
       const data = await call("/api/v1/chat/sessions?" + query);
       if (fresh) el.sessions.replaceChildren();
@@ -288,7 +296,8 @@
     }
     try {
       const query = new URLSearchParams({ username: username() });
-      const data = await call("/api/v1/chat/sessions/" + encodeURIComponent(sessionId) + "?" + query);
+      const path = "/api/v1/chat/sessions/" + encodeURIComponent(sessionId);
+      const data = await call(path + "?" + query);
       if (state.sessionId !== sessionId) return; // another session was opened meanwhile
       for (const row of data.history || []) showHistoryRow(row);
     } catch (error) {
@@ -306,8 +315,12 @@
       if (part.type === "plain") node.append(h("div", "text", part.text));
       else if (part.type === "think" && !content.reasoning) folded(node, "Reasoning", part.think);
       else if (part.type === "tool_call") {
-        for (const call of part.tool_calls || []) folded(node, "Tool call: " + call.name, toolText(call));
-      } else if (part.attachment_id) media(node, part.type, part.filename || part.type).byId(part.attachment_id);
+        for (const call of part.tool_calls || []) {
+          folded(node, "Tool call: " + call.name, toolText(call));
+        }
+      } else if (part.attachment_id) {
+        media(node, part.type, part.filename || part.type).byId(part.attachment_id);
+      }
     }
   }
 
@@ -362,7 +375,8 @@
       byId: (id) => fetchInto("/api/v1/file?attachment_id=" + encodeURIComponent(id)),
       byName: (stored) => fetchInto("/api/v1/files/content?filename=" + encodeURIComponent(stored)),
       unavailable: () => {
-        label.textContent = "[" + kind + ": " + name + " (this server offers no download for bot media)]";
+        label.textContent =
+          "[" + kind + ": " + name + " (this server offers no download for bot media)]";
       },
     };
   }
@@ -434,7 +448,8 @@
         }
         const known = this.tools.get(call.id);
         if (event.chain_type === "tool_call" || !known) {
-          this.tools.set(call.id, { call: call, body: folded(this.node, "Tool call: " + (call.name || "?"), toolText(call)) });
+          const body = folded(this.node, "Tool call: " + (call.name || "?"), toolText(call));
+          this.tools.set(call.id, { call: call, body: body });
           this.text = null;
         } else {
           known.call.result = call.result;
@@ -477,7 +492,8 @@
     stats(data) {
       const usage = data.token_usage || {};
       const input = (usage.input_other || 0) + (usage.input_cached || 0);
-      this.node.append(h("div", "meta", "tokens: " + input + " in, " + (usage.output || 0) + " out"));
+      const output = usage.output || 0;
+      this.node.append(h("div", "meta", "tokens: " + input + " in, " + output + " out"));
     }
 
     fail(text) {
@@ -535,7 +551,8 @@
     } catch (error) {
       const said = words(error);
       if (error && error.name === "AbortError") {
-        (turn ? turn.node : mine).append(h("div", "meta", "Stopped waiting; the server still finishes and saves the reply."));
+        const note = "Stopped waiting; the server still finishes and saves the reply.";
+        (turn ? turn.node : mine).append(h("div", "meta", note));
       } else {
         (turn ? turn.node : mine).append(h("div", "error", said));
         showError(said);
@@ -566,7 +583,8 @@
     try {
       const response = await fetch("/health", { cache: "no-store" });
       const type = response.headers.get("content-type") || "";
-      if ((response.status === 200 || response.status === 503) && type.startsWith("application/json")) {
+      const answered = response.status === 200 || response.status === 503;
+      if (answered && type.startsWith("application/json")) {
         health = await response.json();
       }
     } catch (error) {
