@@ -1,4 +1,4 @@
-"""The built-in chat page: ``GET /`` and its script, style sheet and icon (public, no key).
+"""The built-in chat page (F22): ``GET /`` and its script, style sheet and icon (public).
 
 The files live in the ``astrlite.page`` package and are read once with
 ``importlib.resources``, so they are served from inside the ``.pyz`` too. The page is a
@@ -9,7 +9,7 @@ stays in the browser's ``sessionStorage``. ``--no-page`` leaves these routes out
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -62,18 +62,11 @@ def load(filename: str, content_type: bytes) -> Asset:
     return Asset(body, content_type, etag)
 
 
-async def _no_body() -> AsyncIterator[bytes]:
-    """A streamed empty body: a bytes body would send "Content-Length: 0" with a 304."""
-    nothing: tuple[bytes, ...] = ()
-    for chunk in nothing:
-        yield chunk
-
-
 def respond(request: Request, file: Asset) -> Response:
     validators: Headers = [(b"etag", file.etag.encode()), (b"cache-control", CACHE_CONTROL)]
     if_none_match = request.header(b"if-none-match")
     if if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), file.etag):
-        return Response(304, [*validators, *SECURITY_HEADERS], _no_body())
+        return Response(304, [*validators, *SECURITY_HEADERS])
     headers: Headers = [(b"content-type", file.content_type), *validators, *SECURITY_HEADERS]
     return Response(200, headers, file.body)
 
