@@ -63,6 +63,7 @@ class Options:
     max_session_queue: int = DEFAULT_MAX_SESSION_QUEUE
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     compat: str = "4.22"
+    no_page: bool = False
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -90,6 +91,7 @@ _HELP = {
     "max_session_queue": "turns that may wait on one chat session",
     "shutdown_grace": "seconds in-flight requests get to finish on shutdown",
     "compat": "the AstrBot version spoken on the wire: 4.22 (the seed) or 4.27",
+    "no_page": "do not serve the built-in chat page at / (it answers 404 instead)",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from astrlite.endpoints import chat, chat_ws, configs, files, im, openapi
+from astrlite.endpoints import chat, chat_ws, configs, files, im, openapi, page
 from astrlite.http.router import Handler, Route, RouteTable
 from astrlite.services import Services
 
@@ -38,6 +38,11 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/api/v1/im/message", im.send_message, "im"),
     RouteSpec("GET", "/api/v1/im/bots", im.list_bots, "im"),
     RouteSpec("GET", "/api/v1/im/outbox", im.list_outbox, "im"),
+    # The chat page: absent with --no-page.
+    RouteSpec("GET", "/", page.asset("/"), public=True),
+    RouteSpec("GET", "/page.js", page.asset("/page.js"), public=True),
+    RouteSpec("GET", "/page.css", page.asset("/page.css"), public=True),
+    RouteSpec("GET", "/page.svg", page.asset("/page.svg"), public=True),
 )
 
 

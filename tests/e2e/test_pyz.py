@@ -58,6 +58,9 @@ def test_archive_holds_sources_bytecode_licences_and_no_caches(pyz: Path) -> Non
             "astrlite/cli.py",
             "astrlite/cli.pyc",
             "astrlite/openapi.json",
+            "astrlite/page/index.html",
+            "astrlite/page/page.js",
+            "astrlite/page/page.css",
             "h11/__init__.py",
             "anyio/__init__.py",
         } <= set(names)
@@ -128,6 +131,17 @@ def test_the_archive_chats_over_a_websocket_and_closes_it_on_sigterm(
             conn.recv(timeout=5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     assert process.wait(10) == 0
+
+
+def test_the_archive_serves_the_chat_page(
+    served: tuple[subprocess.Popen[str], str, str],
+) -> None:
+    _, url, _ = served
+    for path, name in (("/", "index.html"), ("/page.js", "page.js"), ("/page.css", "page.css")):
+        response = httpx.get(url + path, timeout=5)
+        assert response.status_code == 200
+        assert response.content == (ROOT / "astrlite" / "page" / name).read_bytes()
+        assert response.headers["content-security-policy"].startswith("default-src 'self'")
 
 
 def test_version_on_supported_pythons(pyz: Path) -> None:
