@@ -3,6 +3,7 @@ table and a bound socket. The CLI, the test fixture and the test suite all start
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -17,15 +18,18 @@ from astrlite.chat.runner import ChatService
 from astrlite.endpoints.routes import build_table
 from astrlite.files.attachments import AttachmentStore
 from astrlite.http.app import App
+from astrlite.http.cors import parse_origins
 from astrlite.http.router import Router, RouteTable
 from astrlite.http.server import Server, bind
 from astrlite.im.platforms import Platforms
+from astrlite.operations.metrics import Metrics
 from astrlite.options import Options
 from astrlite.providers.registry import ProviderSet
 from astrlite.services import Services
 from astrlite.store import keys
 from astrlite.store.chat import ChatStore
 from astrlite.store.db import Database, StoreError
+from astrlite.store.health import HealthProbe
 
 if TYPE_CHECKING:
     from astrlite.outbound.registry import ClientRegistry
@@ -124,13 +128,13 @@ def start(
             services.keys,
             touch=services.keys.touch_if_due,
             background=services.background,
+            metrics=services.metrics,
+            cors=parse_origins(options.cors_origins),
         )
         try:
             sock = bind(options.host, options.port)
         except OSError as error:
-            raise StartupError(
-                f"cannot listen on {options.host}:{options.port}: {error.strerror}"
-            ) from None
+            raise StartupError(listen_error(options.host, options.port, error)) from None
     except BaseException:
         db.close()
         raise
@@ -153,6 +157,18 @@ def _client_registry(background: Background) -> Callable[[], ClientRegistry]:
     return clients
 
 
+def listen_error(host: str, port: int, error: OSError) -> str:
+    where = f"cannot listen on {host}:{port}"
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"{where}: the port is in use (another astrlite?); "
+            "choose another with --port (--port 0 picks a free one)"
+        )
+    if error.errno == errno.EACCES and 0 < port < 1024:
+        return f"{where}: ports below 1024 need privileges; choose --port 1024 or above"
+    return f"{where}: {error.strerror or error}; check --host"
+
+
 def _services(
     options: Options,
     data_dir: Path,
@@ -165,6 +181,7 @@ def _services(
 ) -> Services:
     attachments = AttachmentStore(db, data_dir)
     attachments.remove_leftovers()
+    metrics = Metrics() if options.metrics else None
     chat = ChatService(
         store=ChatStore(db),
         attachments=attachments,
@@ -172,10 +189,17 @@ def _services(
         providers=providers,
         background=background,
         max_queue=options.max_session_queue,
+        metrics=metrics,
     )
     try:
         platforms = Platforms.build(config_set.default, data_dir, chat, clients)
     except ValueError as error:  # a platform entry that cannot work
         raise StartupError(str(error)) from None
     verifier = keys.KeyVerifier(db, extra_keys)
-    return Services(options, config_set, verifier, attachments, chat, platforms, background)
+    if metrics is not None:
+        metrics.gauge("queued_turns", "Chat turns waiting for their session.", chat.queued)
+        metrics.gauge("database_size_bytes", "The database with its write-ahead log.", db.size)
+    health = HealthProbe(db, data_dir)
+    return Services(
+        options, config_set, verifier, attachments, chat, platforms, background, health, metrics
+    )

@@ -10,7 +10,9 @@ from astrlite.chat.runner import ChatService
 from astrlite.configs import ConfigSet
 from astrlite.files.attachments import AttachmentStore
 from astrlite.im.platforms import Platforms
+from astrlite.operations.metrics import Metrics
 from astrlite.options import Options
+from astrlite.store.health import HealthProbe
 from astrlite.store.keys import KeyVerifier
 
 
@@ -23,3 +25,5 @@ class Services:
     chat: ChatService
     platforms: Platforms
     background: Background
+    health: HealthProbe
+    metrics: Metrics | None  # --metrics

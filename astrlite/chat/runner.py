@@ -29,6 +29,7 @@ from astrlite.chat.user_message import ParsedMessage
 from astrlite.configs import Config, ConfigSet
 from astrlite.errors import INTERNAL_ERROR, business
 from astrlite.files.attachments import AttachmentRow, AttachmentStore
+from astrlite.operations.metrics import Metrics
 from astrlite.providers.base import (
     Attachment,
     ChatMessage,
@@ -96,6 +97,7 @@ class ChatService:
         providers: ProviderSet,
         background: Background,
         max_queue: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.attachments = attachments
@@ -104,6 +106,11 @@ class ChatService:
         self._background = background
         self._max_queue = max_queue
         self._lanes: dict[str, _Lane] = {}
+        self._metrics = metrics
+
+    def queued(self) -> int:
+        """Turns waiting behind a running turn of their session."""
+        return sum(len(lane.waiting) for lane in self._lanes.values())
 
     def creator_of(self, session_id: str) -> str | None:
         """Who owns the session: its row, or the turn about to create it."""
@@ -184,8 +191,19 @@ class ChatService:
             )
             return
         config = self._config(started.config_id)
-        provider = self._providers.get(config.id, request.provider_id or config.provider)
+        provider_id = request.provider_id or config.provider
+        provider = self._providers.get(config.id, provider_id)
+        if self._metrics is not None:
+            self._metrics.turns_started += 1
         if provider is None:  # an unknown selected_provider: just `end` (as AstrBot, M5)
+            log.warning(
+                "chat turn %s: no provider %r in config %s; the reply is empty",
+                request.message_id,
+                provider_id,
+                config.id,
+            )
+            if self._metrics is not None:
+                self._metrics.turns_failed += 1
             return
         streaming = config.streaming if request.streaming is None else request.streaming
         asked = self._provider_request(request, config, started.user_row_id, streaming)
@@ -215,15 +233,25 @@ class ChatService:
                 if out:
                     await live.publish(out)
         except ProviderError as error:
+            log.warning("provider %s failed: %s", provider.id, error)
+            self._count_failure(provider.id)
             final = turn.fail(str(error))
         except Exception:
             log.exception("provider %s failed", provider.id)
+            self._count_failure(provider.id)
             final = turn.fail(INTERNAL_ERROR)
         else:
+            if self._metrics is not None:
+                self._metrics.turns_finished += 1
             final = turn.finish()
         finally:
             await _close(events)
         await live.finish(final)
+
+    def _count_failure(self, provider_id: str) -> None:
+        if self._metrics is not None:
+            self._metrics.turns_failed += 1
+            self._metrics.upstream_error(provider_id)
 
     async def _store_media(self, turn: Turn, out: StoreMedia, key_id: str) -> list[Emit]:
         media = out.media

@@ -61,6 +61,8 @@ def send_message(services: Services) -> Handler:
             await platforms.send(platform, Outgoing(umo, message, key_id))
         except SendError as error:
             log.warning("sending to %s failed: %s", umo.platform_id, error)
+            if services.metrics is not None:
+                services.metrics.platform_error(umo.platform_id)
             raise business(502, SEND_FAILED.format(error)) from None
         finally:
             message.close()

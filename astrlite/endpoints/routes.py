@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from astrlite.endpoints import chat, chat_ws, configs, files, im, openapi, page
+from astrlite.endpoints import chat, chat_ws, configs, files, health, im, metrics, openapi, page
 from astrlite.http.router import Handler, Route, RouteTable
 from astrlite.services import Services
 
@@ -38,6 +38,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/api/v1/im/message", im.send_message, "im"),
     RouteSpec("GET", "/api/v1/im/bots", im.list_bots, "im"),
     RouteSpec("GET", "/api/v1/im/outbox", im.list_outbox, "im"),
+    RouteSpec("GET", "/health", health.get_health, public=True),
+    RouteSpec("GET", "/metrics", metrics.get_metrics, public=True),
     # The chat page: absent with --no-page.
     RouteSpec("GET", "/", page.asset("/"), public=True),
     RouteSpec("GET", "/page.js", page.asset("/page.js"), public=True),

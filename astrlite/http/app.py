@@ -9,9 +9,11 @@ from collections.abc import Awaitable, Callable
 from astrlite.background import Background
 from astrlite.errors import INTERNAL_ERROR, ApiError, PeerGone
 from astrlite.http import auth, websocket
+from astrlite.http.cors import CorsPolicy, is_preflight
 from astrlite.http.request import Request
 from astrlite.http.response import Response, from_error
 from astrlite.http.router import NOT_FOUND, Route, Router
+from astrlite.operations.metrics import OTHER_ROUTE, Metrics
 from astrlite.options import Options
 from astrlite.principal import Principal
 
@@ -19,6 +21,8 @@ log = logging.getLogger("astrlite")
 
 API_PREFIX = "/api/v1"  # a plain string prefix, as AstrBot's (so /api/v1x needs a key too)
 NOT_A_WEBSOCKET_ROUTE = "This path does not speak WebSocket (the chat socket is /api/v1/chat/ws)"
+# A preflight for a path we do not have: let the real request find its 404.
+ANY_METHOD = b"GET, HEAD, POST, DELETE, OPTIONS"
 
 
 class App:
@@ -29,14 +33,36 @@ class App:
         verify_key: auth.KeyVerifier,
         touch: Callable[[Principal], Awaitable[None]] | None = None,
         background: Background | None = None,
+        metrics: Metrics | None = None,
+        cors: CorsPolicy | None = None,
     ) -> None:
         self.options = options
         self.router = router
         self.verify_key = verify_key
         self.touch = touch
         self.background = background or Background()
+        self.metrics = metrics
+        self.cors = cors
+
+    def route_label(self, path: str) -> str:
+        """A bounded label for metrics: a path of the route table, or `other`."""
+        return path if path in self.router.table else OTHER_ROUTE
 
     async def handle(self, request: Request) -> Response:
+        if self.cors is None:
+            return await self._handle(request)
+        origin = request.header(b"origin")
+        if origin is None or not self.cors.allows(origin.decode("latin-1")):
+            return await self._handle(request)
+        if is_preflight(request.method, origin, request.header(b"access-control-request-method")):
+            # Answered before authentication: browsers send preflights without the key.
+            allow = self.router.allowed(request.path) or ANY_METHOD
+            return Response(204, self.cors.preflight_headers(origin, allow))
+        response = await self._handle(request)
+        response.headers = [*response.headers, *self.cors.response_headers(origin)]
+        return response
+
+    async def _handle(self, request: Request) -> Response:
         try:
             route = self.router.find(request.method, request.path)
             upgrade = websocket.wants_websocket(request.headers)

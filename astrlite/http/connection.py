@@ -25,6 +25,7 @@ from astrlite.errors import (
     ApiError,
     PeerGone,
 )
+from astrlite.http import access
 from astrlite.http.app import App
 from astrlite.http.dates import http_date
 from astrlite.http.framing import ChunkSizes, check_head
@@ -37,7 +38,6 @@ from astrlite.http.websocket_channel import WebSocketChannel, WebSocketSession
 from astrlite.options import BODY_TIMEOUT_UNIT_BYTES
 
 log = logging.getLogger("astrlite")
-access_log = logging.getLogger("astrlite.access")
 
 # Large enough that a fast upload costs few wake-ups; memory per connection is only
 # what one read returns, since we read when the handler asks.
@@ -57,6 +57,7 @@ class Lifecycle:
 
     stopping: bool = False
     active: int = 0
+    busy: int = 0  # connections answering a request (the rest are idle)
     idle_scopes: set[anyio.CancelScope] = field(default_factory=set)
     # Open WebSockets, told of the shutdown so they can end their turn and close (W5).
     websockets: set[WebSocketChannel] = field(default_factory=set)
@@ -94,7 +95,7 @@ date_header = _DateHeader()
 
 
 class Connection:
-    def __init__(self, stream: Transport, app: App, lifecycle: Lifecycle) -> None:
+    def __init__(self, stream: Transport, app: App, lifecycle: Lifecycle, peer: str = "-") -> None:
         self.stream = stream
         self.app = app
         self.options = app.options
@@ -106,6 +107,7 @@ class Connection:
         self._body_received = 0
         self._content_length: int | None = None
         self._chunk_sizes: ChunkSizes | None = None  # for a chunked body
+        self.client = peer  # for the access log
 
     async def run(self) -> None:
         try:
@@ -290,7 +292,7 @@ class Connection:
             response.close = True
             started = time.perf_counter()
             sent = await self._send(b"GET", response)
-            _log_access("-", b"-", response.status, sent, started)
+            self._log("-", b"-", None, None, response.status, sent, started)
             await self._linger()
 
     async def _linger(self) -> None:
@@ -337,6 +339,9 @@ class Connection:
     async def _stream_body(self, body: AsyncIterable[bytes]) -> int:
         sent = 0
         peer_gone = complete = False
+        metrics = self.app.metrics
+        if metrics is not None:
+            metrics.open_streams += 1
         try:
             async with anyio.create_task_group() as group:
                 if self.h11.their_state is h11.DONE:
@@ -362,6 +367,8 @@ class Connection:
                     peer_gone = True
                 group.cancel_scope.cancel()
         finally:
+            if metrics is not None:
+                metrics.open_streams -= 1
             await _close_body(body)
         if peer_gone and not complete:
             raise PeerGone
@@ -383,6 +390,13 @@ class Connection:
     # -- one exchange ----------------------------------------------------------------
 
     async def _respond(self, event: h11.Request) -> bool:
+        self.lifecycle.busy += 1
+        try:
+            return await self._exchange(event)
+        finally:
+            self.lifecycle.busy -= 1
+
+    async def _exchange(self, event: h11.Request) -> bool:
         started = time.perf_counter()
         method = event.method.decode("ascii", "replace")
         self._body_started = 0.0
@@ -392,6 +406,7 @@ class Connection:
         if self._content_length is None:
             self._chunk_sizes = ChunkSizes()
             self._chunk_sizes.feed(self.h11.trailing_data[0])  # what came with the head
+        request = None
         try:
             target = parse_target(event.target)
         except ApiError as error:
@@ -408,7 +423,7 @@ class Connection:
             response = await self.app.handle(request)
         if response.websocket is not None:
             await self._switch(response.headers, response.websocket)
-            _log_access(method, event.target, 101, 0, started)
+            self._log(method, event.target, request, event.headers, 101, 0, started)
             return False
         keep_alive = (
             not response.close and not self.lifecycle.stopping and await self._finish_body()
@@ -419,7 +434,7 @@ class Connection:
         try:
             sent = await self._send(event.method, response)
         finally:
-            _log_access(method, event.target, status, sent, started)
+            self._log(method, event.target, request, event.headers, status, sent, started)
         if not keep_alive and self.h11.their_state is not h11.DONE:
             await self._linger()
         return keep_alive and self.h11.our_state is h11.DONE
@@ -451,6 +466,38 @@ class Connection:
             self.lifecycle.websockets.discard(channel)
             await channel.finish()
 
+    def _log(
+        self,
+        method: str,
+        target: bytes,
+        request: Request | None,
+        headers: Iterable[tuple[bytes, bytes]] | None,
+        status: int,
+        sent: int,
+        started: float,
+    ) -> None:
+        seconds = time.perf_counter() - started
+        metrics = self.app.metrics
+        if metrics is not None:
+            route = self.app.route_label(request.path) if request is not None else "other"
+            metrics.request_done(route, method, status, seconds)
+        if not access.enabled():
+            return
+        principal = request.principal if request is not None else None
+        agent = next((v for k, v in headers or () if k == b"user-agent"), None)
+        access.log(
+            access.Access(
+                client=self.client,
+                key_id=principal.key_id if principal is not None else None,
+                method=method,
+                target=redact(target),
+                status=status,
+                sent=sent,
+                seconds=seconds,
+                user_agent=access.user_agent_of(agent),
+            )
+        )
+
 
 def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     """The declared body size (h11 has validated it); None for a chunked body."""
@@ -476,9 +523,3 @@ async def _close_body(body: object) -> None:
     if aclose is not None:
         with anyio.CancelScope(shield=True):
             await aclose()
-
-
-def _log_access(method: str, target: bytes, status: int, sent: int, started: float) -> None:
-    if access_log.isEnabledFor(logging.INFO):
-        elapsed = (time.perf_counter() - started) * 1000
-        access_log.info("%s %s %d %d %.1fms", method, redact(target), status, sent, elapsed)

@@ -53,13 +53,18 @@ class Router:
         # Per path, what answers a method it does not have: OPTIONS, or 405. Both take the
         # path's access policy, so a caller learns nothing about a path it may not use.
         self._fallbacks: dict[str, tuple[Route, Route]] = {}
+        self._allow: dict[str, bytes] = {}
         for path, methods in table.items():
-            allow = ", ".join(allowed_methods(methods)).encode()
+            allow = self._allow[path] = ", ".join(allowed_methods(methods)).encode()
             policy = next(iter(methods.values()))
             self._fallbacks[path] = (
                 Route(_options(allow), policy.scope, policy.public, policy.websocket),
                 Route(_refuse(allow), policy.scope, policy.public, policy.websocket),
             )
+
+    def allowed(self, path: str) -> bytes | None:
+        """The path's Allow value; None for a path not in the table."""
+        return self._allow.get(path)
 
     def find(self, method: str, path: str) -> Route | None:
         """The entry for this method and path; None for an unknown path."""

@@ -89,8 +89,9 @@ def served(pyz: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], s
     try:
         assert process.stdout is not None
         url = process.stdout.readline().split(" listening on ")[1].strip()
-        process.stdout.readline()  # data directory
-        key = process.stdout.readline().split()[1]
+        while not (line := process.stdout.readline()).startswith("api_key: "):
+            assert line, "the banner ended without an api_key line"
+        key = line.split()[1]
         yield process, url, key
     finally:
         if process.poll() is None:
@@ -111,7 +112,7 @@ def test_the_archive_serves_from_a_read_only_directory(
     assert process.wait(10) == 0
     assert process.stderr is not None
     log = process.stderr.read()
-    assert "GET /api/v1/im/bots 200" in log and "received SIGTERM" in log
+    assert '"GET /api/v1/im/bots" 200' in log and "received SIGTERM" in log
     assert key not in log
 
 

@@ -11,8 +11,8 @@ from astrlite.endpoints.routes import build_table
 from tests.support.server import running_server
 
 ROOT = Path(__file__).resolve().parents[2]
-# Paths served only with some configuration (an outbox platform).
-CONDITIONAL = {("/api/v1/im/outbox", "GET")}
+# Paths served only with some configuration (an outbox platform, --metrics).
+CONDITIONAL = {("/api/v1/im/outbox", "GET"), ("/metrics", "GET")}
 # The chat page's files are routes but not API operations (a generated client has no use
 # for them), so the document leaves them out.
 PAGE = {(path, "GET") for path in ASSETS}
