@@ -9,6 +9,7 @@ import select
 import socket
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 
 import anyio
@@ -24,6 +25,15 @@ log = logging.getLogger("astrlite.http")
 # and policy headers; 64 KiB leaves room for those and still bounds memory per response.
 MAX_RESPONSE_HEAD_BYTES = 64 * 1024
 RECEIVE_BYTES = 64 * 1024  # anyio's default: a few TLS records per read
+# Linux: a socket that sends within the delayed-ACK timeout of its last received segment
+# (a request on a reused connection) enters "pingpong" mode and then holds back its ACKs
+# up to 40 ms. An upstream writing small pieces without TCP_NODELAY (Python's http.server,
+# cpp-httplib) holds each until the previous one is acknowledged (Nagle), so every turn
+# after a connection's first would wait 40 ms for its first token. TCP_QUICKACK=1 leaves
+# that mode, and only our next send re-enters it: setting it after each request's last
+# write is enough (it is not sticky, so once per connection is not). macOS and Windows
+# have no such option.
+_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
 class ConnectionLost(HttpClientError):
@@ -45,6 +55,7 @@ class Conn:
         self.head_seen = False
         self.eof = False
         self.idle_since = 0.0
+        self.socket: socket.socket | None = stream.extra(SocketAttribute.raw_socket, None)
 
     def encode(self, event: h11.Event) -> bytes:
         try:
@@ -68,6 +79,12 @@ class Conn:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise ConnectionLost(f"connection to {self.label} lost: {reason(exc)}") from exc
         self.bytes_sent += len(data)
+
+    def ack_promptly(self) -> None:
+        """Acknowledge what the server sends at once until we send again (_TCP_QUICKACK)."""
+        if _TCP_QUICKACK is not None and self.socket is not None:
+            with suppress(OSError):  # closed under us: the next read reports it
+                self.socket.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
 
     async def next_event(self, timeout: float) -> object:
         while True:
@@ -223,6 +240,7 @@ async def exchange(conn: Conn, request: OutgoingRequest) -> Response:
     """Send the request and read the response head; close the connection on any failure."""
     try:
         await send_request(conn, request)
+        conn.ack_promptly()
         head = await conn.read_head(request.read_timeout)
     except BaseException:
         await anyio.aclose_forcefully(conn.stream)
