@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,9 +73,16 @@ def wait_for_answer(url: str, started: float, timeout: float = 20) -> float:
 
 
 @contextmanager
-def spawned(command: list[str], port: int, probe: str) -> Iterator[Started]:
+def spawned(
+    command: list[str], port: int, probe: str, extra_env: Mapping[str, str] | None = None
+) -> Iterator[Started]:
     """Run a server process until the block ends; ready once `probe` answers."""
-    env = {**os.environ, "ASTRLITE_API_KEY": BENCH_KEY, "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "ASTRLITE_API_KEY": BENCH_KEY,
+        "PYTHONPATH": str(ROOT),
+        **(extra_env or {}),
+    }
     started = time.perf_counter()
     process = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
