@@ -496,6 +496,21 @@ async def test_https_without_verification_warns(
     assert "verification is disabled" in caplog.text
 
 
+async def test_tls_context_is_made_on_the_first_https_connection(
+    server_tls: ssl.SSLContext,
+) -> None:
+    # Loading the system's CA certificates costs ~100 ms: not for plain-HTTP upstreams.
+    with anyio.fail_after(DEADLINE):
+        client = Client(verify=False)
+        async with serve(hello) as server:
+            assert await get(client, f"http://127.0.0.1:{server.port}/") == (200, b"hello ")
+        assert client._ssl is None
+        async with serve(hello, server_tls) as server:
+            assert await get(client, f"https://127.0.0.1:{server.port}/") == (200, b"hello ")
+        assert client._ssl is not None
+        await client.aclose()
+
+
 async def test_https_to_a_plain_http_server() -> None:
     with anyio.fail_after(DEADLINE):
         async with serve(hello) as server:
