@@ -86,12 +86,16 @@ class Conn:
             with suppress(OSError):  # closed under us: the next read reports it
                 self.socket.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
 
+    def buffered_event(self) -> object:
+        """The next event of what has already arrived, or h11.NEED_DATA."""
+        try:
+            return self.h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise self._protocol_error(exc) from None
+
     async def next_event(self, timeout: float) -> object:
         while True:
-            try:
-                event = self.h11.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise self._protocol_error(exc) from None
+            event = self.buffered_event()
             if event is not h11.NEED_DATA:
                 return event
             self.h11.receive_data(await self._receive(timeout))
@@ -155,6 +159,7 @@ class Response:
         )
         self._conn = conn
         self._read_timeout = read_timeout
+        self._error: HttpClientError | None = None  # met after data, raised on the next read
 
     def header(self, name: str) -> str | None:
         """The first value of a header (names are compared case-insensitively)."""
@@ -162,11 +167,30 @@ class Response:
         return next((value for key, value in self.headers if key == name), None)
 
     async def _next_chunk(self) -> bytes | None:
-        while self._conn.h11.their_state is h11.SEND_BODY:
-            event = await self._conn.next_event(self._read_timeout)
+        if self._error is not None:
+            raise self._error
+        conn = self._conn
+        while conn.h11.their_state is h11.SEND_BODY:
+            event = await conn.next_event(self._read_timeout)
             if isinstance(event, h11.Data):
-                return bytes(event.data)
+                return self._with_buffered(event.data)
         return None
+
+    def _with_buffered(self, first: bytes) -> bytes:
+        """`first` and every other piece of body that has already arrived, as one: a
+        burst of small chunks (a streamed reply's tokens) costs the reader one pass."""
+        conn = self._conn
+        pieces = [first]
+        try:
+            while conn.h11.their_state is h11.SEND_BODY:
+                event = conn.buffered_event()
+                if event is h11.NEED_DATA:
+                    break
+                if isinstance(event, h11.Data):
+                    pieces.append(event.data)
+        except HttpClientError as error:
+            self._error = error  # after the data that came before it
+        return b"".join(pieces)
 
     def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body's pieces as they arrive (read_timeout applies to each wait)."""
