@@ -104,14 +104,21 @@ class Side:
     """One way of reading the upstream: its client, its turns, its server's process."""
 
     name: str
-    client: Client
+    address: tuple[str, int]
+    marker: bytes
     request: bytes
     pid: int | None = None
+    client: Client | None = None
+    connections: int = 0
     turns: list[Exchange] = field(default_factory=list)
     later_turns: list[Exchange] = field(default_factory=list)  # 2nd+ of each block
     cpu: float = 0.0
 
     async def block(self, turns: int, keep: bool = True) -> None:
+        if self.client is None or self.client.closed.is_set():
+            # Idle through the other sides' blocks: past a server's keep-alive timeout.
+            self.client = await Client.connect(*self.address, marker=self.marker)
+            self.connections += 1
         before = cpu_seconds(self.pid) if self.pid else 0.0
         for index in range(turns):
             done = check(await self.client.exchange(self.request), self.name != "direct")
@@ -136,22 +143,24 @@ class Side:
 
 async def paced(up: Started, ours: Started, floor: Started) -> tuple[list[Side], int]:
     sides = [
-        Side("direct", await Client.connect(*up.address, marker=CONTENT), DIRECT),
-        Side("astrlite", await Client.connect(*ours.address), RELAYED, ours.process.pid),
-        Side("floor", await Client.connect(*floor.address), RELAYED, floor.process.pid),
+        Side("direct", up.address, CONTENT, DIRECT),
+        Side("astrlite", ours.address, PLAIN, RELAYED, ours.process.pid),
+        Side("floor", floor.address, PLAIN, RELAYED, floor.process.pid),
     ]
     for side in sides:
         await side.block(WARM_TURNS, keep=False)
     for index in range(BLOCKS):
         for side in sides[index % 3 :] + sides[: index % 3]:
             await side.block(TURNS)
-    probe = await sides[0].client.exchange(
-        f"GET / HTTP/1.1\r\nHost: {up.address[0]}\r\n\r\n".encode()
-    )
+    probe_client = await Client.connect(*up.address)
+    probe = await probe_client.exchange(f"GET / HTTP/1.1\r\nHost: {up.address[0]}\r\n\r\n".encode())
+    probe_client.close()
     for side in sides:
-        side.client.close()
-    # Less the start-up probe's, the direct client's and the floor's own connections.
-    return sides, int(probe.body) - 3
+        if side.client is not None:
+            side.client.close()
+    # Less the start-up probe's, this one's, the direct client's and the floor's.
+    others = 2 + sides[0].connections + sides[2].connections
+    return sides, int(probe.body) - others
 
 
 async def one_stream(address: tuple[str, int]) -> float:
@@ -204,7 +213,8 @@ def report_paced(label: str, sides: list[Side], connections: int) -> None:
     print(
         f"{label}: CPU per relayed token, astrlite {ours.cpu_per_token_us():.1f} us, floor "
         f"{floor.cpu_per_token_us():.1f} us; upstream connections opened by astrlite: "
-        f"{connections} for {BLOCKS * TURNS + WARM_TURNS} turns"
+        f"{connections} for {BLOCKS * TURNS + WARM_TURNS} turns on {ours.connections} "
+        "client connections"
     )
 
 
