@@ -84,10 +84,6 @@ class FileRange:
         self._remaining -= len(chunk)
         return chunk
 
-    def file_span(self) -> tuple[int, int, int]:
-        """What is left to send, for sendfile (http.response.FileSpan)."""
-        return self._opened.file.fileno(), self._offset, self._remaining
-
     async def aclose(self) -> None:
         self._opened.close()
 

@@ -31,9 +31,9 @@ from astrlite.http.dates import http_date
 from astrlite.http.framing import ChunkSizes, check_head
 from astrlite.http.rawsocket import GONE
 from astrlite.http.request import DeclaredTooLarge, Request
-from astrlite.http.response import FileSpan, Response
+from astrlite.http.response import Response
 from astrlite.http.target import parse_target, redact
-from astrlite.http.transport import FileSender, Transport
+from astrlite.http.transport import Transport
 from astrlite.http.websocket_channel import WebSocketChannel, WebSocketSession
 from astrlite.options import BODY_TIMEOUT_UNIT_BYTES
 
@@ -42,9 +42,6 @@ log = logging.getLogger("astrlite")
 # Large enough that a fast upload costs few wake-ups; memory per connection is only
 # what one read returns, since we read when the handler asks.
 RECEIVE_SIZE = 256 * 1024
-# One sendfile() call at most (nginx's sendfile_max_chunk default): bounds how long one
-# call can hold the event loop reading a cold file.
-SENDFILE_BYTES = 2 * 1024 * 1024
 # A small unread body (say a JSON body a 404 never looked at) is read and dropped so the
 # connection can be kept alive; a larger one is cheaper to refuse by closing.
 DRAIN_LIMIT = 65536
@@ -350,13 +347,10 @@ class Connection:
             with anyio.CancelScope() as scope:
                 if watch is not None:
                     watch.start(scope)
-                if isinstance(body, FileSpan) and isinstance(self.stream, FileSender):
-                    sent = await self._send_file(self.stream, *body.file_span())
-                else:
-                    async for chunk in body:
-                        if chunk:
-                            await self._write(self.h11.send(h11.Data(data=chunk)))
-                            sent += len(chunk)
+                async for chunk in body:
+                    if chunk:
+                        await self._write(self.h11.send(h11.Data(data=chunk)))
+                        sent += len(chunk)
                 await self._write(self.h11.send(h11.EndOfMessage()))
                 complete = True
         finally:
@@ -368,37 +362,6 @@ class Connection:
         if watch is not None and watch.gone and not complete:
             raise PeerGone
         return sent
-
-    async def _send_file(self, sender: FileSender, fd: int, offset: int, count: int) -> int:
-        """Send `count` bytes of a file with sendfile(): no copy through Python. h11
-        frames the span (its length, or a chunk header) around a stand-in of that length.
-
-        The calls run on the event loop, as nginx's do: on a cold page cache one call
-        waits for the disk, so each is bounded (SENDFILE_BYTES). In a worker thread
-        they were measured at half the speed (a thread hop per socket buffer's worth)."""
-        if not count:
-            return 0
-        pieces = self.h11.send_with_data_passthrough(h11.Data(data=_Span(count))) or []
-        for piece in pieces:
-            if not isinstance(piece, _Span):
-                await self._write(piece)
-                continue
-            left = count
-            while left:
-                size = min(left, SENDFILE_BYTES)
-                try:
-                    done = sender.try_sendfile(fd, offset, size)
-                    if done is None:
-                        with anyio.fail_after(self.options.write_timeout):
-                            await sender.wait_writable()
-                        continue
-                except GONE:
-                    raise PeerGone from None
-                if not done:
-                    raise OSError(f"file shrank while sent ({left} bytes missing)")
-                offset += done
-                left -= done
-        return count
 
     # -- one exchange ----------------------------------------------------------------
 
@@ -570,20 +533,6 @@ class _PeerWatch:
             self.gone = True
             if self._scope is not None:
                 self._scope.cancel()
-
-
-class _Span(bytes):
-    """Stands in for a file span in h11's framing: only its length is read."""
-
-    def __new__(cls, length: int) -> _Span:
-        span = super().__new__(cls)
-        span.length = length
-        return span
-
-    length: int
-
-    def __len__(self) -> int:
-        return self.length
 
 
 async def _close_body(body: object) -> None:

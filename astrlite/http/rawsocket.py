@@ -9,7 +9,6 @@ that the kernel takes at once costs no cancel scope.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections.abc import Callable
 
@@ -63,15 +62,6 @@ class RawSocketStream:
             return self.sock.send(data)
         except BlockingIOError:
             return 0
-
-    def try_sendfile(self, fd: int, offset: int, count: int) -> int | None:
-        try:
-            return os.sendfile(self.sock.fileno(), fd, offset, count)
-        except BlockingIOError:
-            return None
-
-    async def wait_writable(self) -> None:
-        await anyio.wait_writable(self.sock)
 
     async def send_rest(self, data: memoryview) -> None:
         while data:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from astrlite import envelope
 from astrlite.errors import ApiError
@@ -14,21 +14,6 @@ if TYPE_CHECKING:
     from astrlite.http.websocket_channel import WebSocketSession
 
 Headers = list[tuple[bytes, bytes]]
-
-
-@runtime_checkable
-class FileSpan(Protocol):
-    """A streamed body that is a span of an open file. A connection whose transport can
-    sendfile() sends it from the page cache, without copying it through Python; others
-    iterate it as any body. Either way it is closed (aclose) afterwards."""
-
-    def file_span(self) -> tuple[int, int, int]:
-        """The file descriptor, the offset and the byte count still to send."""
-        ...
-
-    def __aiter__(self) -> Any: ...
-
-    async def aclose(self) -> None: ...
 
 
 @dataclass(slots=True)

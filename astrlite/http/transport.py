@@ -4,7 +4,7 @@ connection through an in-memory one without any socket."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 
 class Transport(Protocol):
@@ -33,15 +33,3 @@ class Transport(Protocol):
     def send_eof(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-@runtime_checkable
-class FileSender(Protocol):
-    """A transport that can send from a file without a copy (the raw socket can)."""
-
-    def try_sendfile(self, fd: int, offset: int, count: int) -> int | None:
-        """Send up to `count` bytes of the file from `offset` without waiting; how many
-        went (0: the file ends before), or None when the socket has no room now."""
-        ...
-
-    async def wait_writable(self) -> None: ...
