@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from astrlite.sse import DATA_PREFIX, EVENT_END, encode_json
+
 Event = dict[str, Any]
 
 CHAIN_REASONING = "reasoning"
@@ -62,6 +64,24 @@ def plain_event(
         "chain_type": chain_type,
         "message_id": message_id,
     }
+
+
+_PLAIN_HEAD = DATA_PREFIX + b'{"type": "plain", "data": '
+
+
+class PlainDeltas:
+    """``encode_event(plain_event(text, streaming=True, ...))`` for the deltas of one turn,
+    byte for byte, for the cost of encoding the text alone (once per streamed token)."""
+
+    __slots__ = ("_tail",)
+
+    def __init__(self, message_id: str, chain_type: str | None = None) -> None:
+        # The event's keys after "data", as json.dumps writes them for the whole dict.
+        rest = {"streaming": True, "chain_type": chain_type, "message_id": message_id}
+        self._tail = b", " + encode_json(rest)[1:] + EVENT_END
+
+    def encode(self, text: str) -> bytes:
+        return _PLAIN_HEAD + encode_json(text) + self._tail
 
 
 def tool_call_event(

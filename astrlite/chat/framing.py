@@ -20,6 +20,8 @@ class Framing:
     # WebSocket (§4.2): the first event names the message_id, and every message_saved
     # names the session.
     ids_in_events: bool = False
+    # The events are SSE frames (encode_event), so an Emit's pre-encoded `wire` serves.
+    sse: bool = False
 
     def first(self, session_id: str, message_id: str) -> bytes:
         event = session_id_event(session_id)
@@ -37,4 +39,4 @@ class Framing:
         return self.encode(end_event(message_id))
 
 
-SSE = Framing(encode_event)
+SSE = Framing(encode_event, sse=True)

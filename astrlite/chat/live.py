@@ -165,7 +165,10 @@ class LiveTurn:
         follows right after the write."""
         batch: list[bytes] = []
         for emit in emits:
-            batch.append(self._framing.encode(emit.event))
+            if emit.wire is not None and self._framing.sse:
+                batch.append(emit.wire)  # encoded already, the same bytes
+            else:
+                batch.append(self._framing.encode(emit.event))
             row = accumulator.feed(emit.event, emit.attachment_id)
             if row is not None:
                 await self._stream.send(b"".join(batch))

@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio.lowlevel
+
 from astrlite.background import Background
 from astrlite.chat import prompt
 from astrlite.chat.framing import SSE, Framing
@@ -225,6 +227,7 @@ class ChatService:
         self, live: LiveTurn, turn: Turn, provider: Provider, asked: ProviderRequest, key_id: str
     ) -> None:
         events = provider.reply(asked)
+        first = True
         try:
             async for event in events:
                 out = turn.feed(event)
@@ -232,6 +235,12 @@ class ChatService:
                     out = await self._store_media(turn, out, key_id)
                 if out:
                     await live.publish(out)
+                    if first:
+                        # The first events leave now, not after the rest of a burst (a
+                        # whole reply can arrive in one upstream read): time to the
+                        # first token under load, for one checkpoint per turn.
+                        first = False
+                        await anyio.lowlevel.checkpoint()
         except ProviderError as error:
             log.warning("provider %s failed: %s", provider.id, error)
             self._count_failure(provider.id)

@@ -55,6 +55,7 @@ from astrlite.chat.events import (
     MEDIA_TAGS,
     AgentStats,
     Event,
+    PlainDeltas,
     agent_stats_event,
     complete_event,
     end_event,
@@ -85,6 +86,7 @@ class Emit:
 
     event: Event
     attachment_id: str | None = None
+    wire: bytes | None = None  # encode_event(event), when made more cheaply
 
     @property
     def save_point(self) -> bool:
@@ -107,6 +109,7 @@ class Turn:
 
     __slots__ = (
         "_clock",
+        "_deltas",
         "_display_reasoning",
         "_finished",
         "_first_token",
@@ -115,6 +118,7 @@ class Turn:
         "_message_id",
         "_output",
         "_reasoning",
+        "_reasoning_deltas",
         "_start",
         "_streaming",
         "_text",
@@ -141,6 +145,8 @@ class Turn:
         self._input_cached = 0
         self._output = 0
         self._finished = False
+        self._deltas: PlainDeltas | None = None
+        self._reasoning_deltas: PlainDeltas | None = None
 
     def feed(self, event: ProviderEvent) -> list[Emit] | StoreMedia:
         """The events that follow from one provider event, or a request to store media."""
@@ -208,7 +214,10 @@ class Turn:
         self._text.append(text)
         if not self._streaming:
             return []
-        return [Emit(plain_event(text, streaming=True, message_id=self._message_id))]
+        if self._deltas is None:
+            self._deltas = PlainDeltas(self._message_id)
+        event = plain_event(text, streaming=True, message_id=self._message_id)
+        return [Emit(event, wire=self._deltas.encode(text))]
 
     def _on_reasoning(self, text: str) -> list[Emit]:
         if not text:
@@ -219,10 +228,12 @@ class Turn:
         self._reasoning.append(text)
         if not self._streaming:
             return []
+        if self._reasoning_deltas is None:
+            self._reasoning_deltas = PlainDeltas(self._message_id, CHAIN_REASONING)
         event = plain_event(
             text, streaming=True, chain_type=CHAIN_REASONING, message_id=self._message_id
         )
-        return [Emit(event)]
+        return [Emit(event, wire=self._reasoning_deltas.encode(text))]
 
     def _after_flush(self, event: Event, attachment_id: str | None = None) -> list[Emit]:
         return [*self._flush(), Emit(event, attachment_id)]

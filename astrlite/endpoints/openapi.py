@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING
 
 from astrlite.http.request import Request
@@ -16,6 +15,10 @@ if TYPE_CHECKING:
 
 @cache
 def openapi_document() -> bytes:
+    # Imported here: importlib.resources pulls in tempfile, shutil, bz2 and lzma, start-up
+    # time that only this endpoint needs.
+    from importlib import resources
+
     return resources.files("astrlite").joinpath("openapi.json").read_bytes()
 
 

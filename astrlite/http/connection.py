@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import anyio
@@ -338,54 +338,30 @@ class Connection:
 
     async def _stream_body(self, body: AsyncIterable[bytes]) -> int:
         sent = 0
-        peer_gone = complete = False
+        complete = False
+        watch = _PeerWatch(self) if self.h11.their_state is h11.DONE else None
         metrics = self.app.metrics
         if metrics is not None:
             metrics.open_streams += 1
         try:
-            async with anyio.create_task_group() as group:
-                if self.h11.their_state is h11.DONE:
-
-                    async def watch_peer() -> None:
-                        nonlocal peer_gone
-                        peer_gone = await self._watch_peer()
-                        if peer_gone:
-                            group.cancel_scope.cancel()
-
-                    group.start_soon(watch_peer)
-                # Caught here, not around the group: out of a task group it would come
-                # wrapped in an exception group, and run() would log a gone client as a
-                # crash.
-                try:
-                    async for chunk in body:
-                        if chunk:
-                            await self._write(self.h11.send(h11.Data(data=chunk)))
-                            sent += len(chunk)
-                    await self._write(self.h11.send(h11.EndOfMessage()))
-                    complete = True
-                except PeerGone:
-                    peer_gone = True
-                group.cancel_scope.cancel()
+            with anyio.CancelScope() as scope:
+                if watch is not None:
+                    watch.start(scope)
+                async for chunk in body:
+                    if chunk:
+                        await self._write(self.h11.send(h11.Data(data=chunk)))
+                        sent += len(chunk)
+                await self._write(self.h11.send(h11.EndOfMessage()))
+                complete = True
         finally:
             if metrics is not None:
                 metrics.open_streams -= 1
+            if watch is not None:
+                watch.stop()
             await _close_body(body)
-        if peer_gone and not complete:
+        if watch is not None and watch.gone and not complete:
             raise PeerGone
         return sent
-
-    async def _watch_peer(self) -> bool:
-        """True when the client hangs up mid-stream. Pipelined bytes are kept for the
-        next request, and reading then stops (backpressure: at most one read)."""
-        try:
-            data = await self.stream.receive(RECEIVE_SIZE)
-        except GONE:
-            return True
-        if not data:
-            return True
-        self.h11.receive_data(data)
-        await anyio.sleep_forever()
-        return False
 
     # -- one exchange ----------------------------------------------------------------
 
@@ -516,6 +492,47 @@ REQUEST_LINE_EXTRA = len(b"  HTTP/1.1\r\n")
 def _head_size(event: h11.Request) -> int:
     line = len(event.method) + len(event.target) + REQUEST_LINE_EXTRA
     return line + sum(len(name) + len(value) + 4 for name, value in event.headers)
+
+
+class _PeerWatch:
+    """Notices a client hanging up while a response streams, and cancels the response.
+
+    A callback on the socket becoming readable, not a task waiting on it: a held stream
+    then costs no task, task group or coroutine frames. Bytes that arrive are pipelined
+    requests: they are kept for the next exchange, and watching then stops
+    (backpressure: at most one read)."""
+
+    __slots__ = ("_connection", "_scope", "_stop", "gone")
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._scope: anyio.CancelScope | None = None
+        self._stop: Callable[[], None] | None = None
+        self.gone = False
+
+    def start(self, scope: anyio.CancelScope) -> None:
+        self._scope = scope
+        self._stop = self._connection.stream.on_readable(self._readable)
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+
+    def _readable(self) -> None:
+        self._stop = None  # a watch fires once
+        try:
+            data = self._connection.stream.try_receive(RECEIVE_SIZE)
+        except GONE:
+            data = b""
+        if data is None:  # nothing after all: watch again
+            self._stop = self._connection.stream.on_readable(self._readable)
+        elif data:
+            self._connection.h11.receive_data(data)
+        else:
+            self.gone = True
+            if self._scope is not None:
+                self._scope.cancel()
 
 
 async def _close_body(body: object) -> None:

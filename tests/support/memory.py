@@ -9,6 +9,7 @@ does not read makes the server wait, as a full socket would.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -57,6 +58,8 @@ class MemoryTransport:
         self.closed = False
         self.received = 0  # bytes the server has taken from the client
         self._changed = _Signal()
+        # The server's on_readable watch: its callback and the loop that runs it.
+        self._watch: tuple[asyncio.AbstractEventLoop, Callable[[], None]] | None = None
 
     # -- the server's side (the Transport protocol) --------------------------------------
 
@@ -73,6 +76,36 @@ class MemoryTransport:
                 self._changed.set()
                 return data
             await self._changed.wait()
+
+    def try_receive(self, max_bytes: int) -> bytes | None:
+        if self.closed:
+            raise anyio.ClosedResourceError
+        if self.client_reset:
+            raise ConnectionResetError("the client reset the connection")
+        if not self._to_server and not self.client_eof:
+            return None
+        data = bytes(self._to_server[:max_bytes])
+        del self._to_server[:max_bytes]
+        self.received += len(data)
+        self._changed.set()
+        return data
+
+    def on_readable(self, callback: Callable[[], None]) -> Callable[[], None]:
+        self._watch = (asyncio.get_running_loop(), callback)
+        self._notify_watch()
+
+        def cancel() -> None:
+            self._watch = None
+
+        return cancel
+
+    def _notify_watch(self) -> None:
+        """Run the watch's callback soon, on its loop, if there is something to receive."""
+        if self._watch is None or not (self._to_server or self.client_eof or self.client_reset):
+            return
+        loop, callback = self._watch
+        self._watch = None
+        loop.call_soon_threadsafe(callback)
 
     def try_send(self, data: memoryview) -> int:
         if self.closed:
@@ -106,14 +139,17 @@ class MemoryTransport:
         assert not self.client_eof, "the client already sent EOF"
         self._to_server += data
         self._changed.set()
+        self._notify_watch()
 
     def client_send_eof(self) -> None:
         self.client_eof = True
         self._changed.set()
+        self._notify_watch()
 
     def client_send_reset(self) -> None:
         self.client_reset = True
         self._changed.set()
+        self._notify_watch()
 
     async def client_receive(self) -> bytes:
         """What the server sent; b"" once it sent EOF or closed (and nothing is left)."""
