@@ -51,3 +51,13 @@ NOT_JSON_OBJECT = "Request body must be a JSON object"
 # Both /chat and /im/message refuse a message without content in these words
 # (docs/compatibility.md M3).
 EMPTY_CONTENT = "Message content is empty (reply only is not allowed)"
+
+
+class Invalid(ApiError):
+    """A request body that fails validation under the 4.27 profile: 422 with FastAPI's
+    ``{"detail": [...]}`` body (outside the envelope), each item ``type, loc, msg,
+    input`` (+ ``ctx``) as observed (427 §1.4)."""
+
+    def __init__(self, detail: list[dict[str, object]]) -> None:
+        super().__init__(422, "Request validation failed")
+        self.detail = detail

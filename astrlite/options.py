@@ -36,7 +36,8 @@ BODY_TIMEOUT_UNIT_BYTES = 8 * MIB
 DEFAULT_WRITE_TIMEOUT = 30.0
 # Each connection costs one descriptor and a few KiB; the soft file limit is raised to fit.
 DEFAULT_MAX_CONNECTIONS = 4096
-# Proxies commonly drop idle streams after 30-60 s; 10 s keeps well inside that.
+# The WebSocket keep-alive ping when --sse-heartbeat is not given (W3); SSE heartbeats
+# default to the profile's (Profile.sse_heartbeat).
 DEFAULT_SSE_HEARTBEAT = 10.0
 # AstrBot's per-session input queue size (docs/compatibility.md M16).
 DEFAULT_MAX_SESSION_QUEUE = 128
@@ -61,7 +62,7 @@ class Options:
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     write_timeout: float = DEFAULT_WRITE_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
-    sse_heartbeat: float = DEFAULT_SSE_HEARTBEAT
+    sse_heartbeat: float | None = None  # None: the profile's (Profile.sse_heartbeat)
     max_session_queue: int = DEFAULT_MAX_SESSION_QUEUE
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     compat: str = "4.22"
@@ -96,7 +97,8 @@ _HELP = {
     "body_timeout": "seconds allowed per 8 MiB of request body (408 beyond)",
     "write_timeout": "seconds allowed for each write to a client",
     "max_connections": "open connections at most (503 beyond)",
-    "sse_heartbeat": "seconds of silence before an SSE heartbeat comment",
+    "sse_heartbeat": "seconds of silence before an SSE heartbeat comment, 0 for none"
+    " (default 10 under --compat 4.22, 1 under 4.27)",
     "max_session_queue": "turns that may wait on one chat session",
     "shutdown_grace": "seconds in-flight requests get to finish on shutdown",
     "compat": "the AstrBot version spoken on the wire: 4.22 (the seed) or 4.27",
@@ -175,6 +177,7 @@ _SPECIAL: dict[str, Callable[[str], Any]] = {
     "log_format": _parse_choice(LOG_FORMATS),
     "compat": parse_profile,
     "cors_origins": _parse_cors,
+    "sse_heartbeat": _parse_seconds,  # a float, though its default is None
 }
 
 
@@ -219,7 +222,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add one flag per option; every flag defaults to None so the env can fill in."""
     for field in fields(Options):
         flag = "--" + field.name.replace("_", "-")
-        help_text = f"{_HELP[field.name]} (env {env_name(field.name)}; default {field.default})"
+        default = "" if field.default is None else f"; default {field.default}"
+        help_text = f"{_HELP[field.name]} (env {env_name(field.name)}{default})"
         if is_switch(field.name):
             parser.add_argument(flag, action="store_const", const="1", default=None, help=help_text)
         else:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from astrlite import configs
 from astrlite.background import Background
 from astrlite.chat.runner import ChatService
+from astrlite.compat import PROFILES
 from astrlite.endpoints.routes import build_table
 from astrlite.files.attachments import AttachmentStore
 from astrlite.http.app import App
@@ -30,6 +31,7 @@ from astrlite.store import keys
 from astrlite.store.chat import ChatStore
 from astrlite.store.db import Database, StoreError
 from astrlite.store.health import HealthProbe
+from astrlite.store.sessions import SessionStore
 
 if TYPE_CHECKING:
     from astrlite.outbound.registry import ClientRegistry
@@ -130,6 +132,7 @@ def start(
             background=services.background,
             metrics=services.metrics,
             cors=parse_origins(options.cors_origins),
+            profile=services.profile,
         )
         try:
             sock = bind(options.host, options.port)
@@ -182,8 +185,11 @@ def _services(
     attachments = AttachmentStore(db, data_dir)
     attachments.remove_leftovers()
     metrics = Metrics() if options.metrics else None
+    profile = PROFILES[options.compat]
     chat = ChatService(
+        profile=profile,
         store=ChatStore(db),
+        sessions=SessionStore(db),
         attachments=attachments,
         configs=config_set,
         providers=providers,
@@ -201,5 +207,14 @@ def _services(
         metrics.gauge("database_size_bytes", "The database with its write-ahead log.", db.size)
     health = HealthProbe(db, data_dir)
     return Services(
-        options, config_set, verifier, attachments, chat, platforms, background, health, metrics
+        options,
+        config_set,
+        verifier,
+        attachments,
+        chat,
+        platforms,
+        background,
+        health,
+        metrics,
+        profile,
     )

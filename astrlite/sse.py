@@ -12,16 +12,20 @@ import json
 import re
 from typing import Any
 
+from astrlite.compat import Profile
+
 DATA_PREFIX = b"data: "
 EVENT_END = b"\n\n"
 HEARTBEAT = b": heartbeat\n\n"
 
-# The server adds Transfer-Encoding: chunked itself (no Content-Length on a stream).
-SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-type", b"text/event-stream"),
-    (b"cache-control", b"no-cache"),
-    (b"connection", b"keep-alive"),
-)
+
+def sse_headers(profile: Profile) -> tuple[tuple[bytes, bytes], ...]:
+    """The server adds Transfer-Encoding: chunked itself (no Content-Length on a stream)."""
+    return (
+        (b"content-type", profile.sse_content_type),
+        (b"cache-control", b"no-cache"),
+        (b"connection", b"keep-alive"),
+    )
 
 
 def encode_event(event: dict[str, Any]) -> bytes:

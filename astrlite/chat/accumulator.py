@@ -31,7 +31,7 @@ from astrlite.chat.events import (
     CHAIN_TOOL_CALL_RESULT,
     MEDIA_TAGS,
     Event,
-    media_name,
+    media_part,
 )
 from astrlite.chat.text import TextBuffer
 
@@ -54,9 +54,11 @@ def is_save_point(event: Mapping[str, Any]) -> bool:
 class ReplyAccumulator:
     """The route's accumulator for one turn (one back queue)."""
 
-    __slots__ = ("_agent_stats", "_parts", "_reasoning", "_text", "_tool_calls")
+    __slots__ = ("_agent_stats", "_arrival_order", "_parts", "_reasoning", "_text", "_tool_calls")
 
-    def __init__(self) -> None:
+    def __init__(self, *, arrival_order: bool = False) -> None:
+        # 4.27 (Profile.arrival_order): text before a media part is its own part first.
+        self._arrival_order = arrival_order
         self._text = TextBuffer()
         self._reasoning = TextBuffer()
         self._parts: list[dict[str, Any]] = []
@@ -74,8 +76,10 @@ class ReplyAccumulator:
         if kind == "plain":
             self._add_plain(event)
         elif kind in MEDIA_TAGS and attachment_id is not None:
-            name = media_name(event)
-            self._parts.append({"type": kind, "attachment_id": attachment_id, "filename": name})
+            if self._arrival_order and self._text:
+                self._parts.append({"type": "plain", "text": self._text.value()})
+                self._text.clear()
+            self._parts.append(media_part(event, attachment_id))
         elif kind == "agent_stats":
             self._agent_stats = dict(event["data"])
         if not is_save_point(event):

@@ -29,11 +29,14 @@ class Framing:
             event["message_id"] = message_id
         return self.encode(event)
 
-    def saved(self, row_id: int, created_at: str, session_id: str) -> bytes:
-        event = message_saved_event(row_id, created_at)
+    def saved_event(
+        self, row_id: int, created_at: str, session_id: str, checkpoint_id: str | None
+    ) -> Event:
+        """``message_saved`` for a bot row (4.27 SSE: with the turn's checkpoint id)."""
+        event = message_saved_event(row_id, created_at, checkpoint_id)
         if self.ids_in_events:
             event["session_id"] = session_id
-        return self.encode(event)
+        return event
 
     def end(self, message_id: str) -> bytes:
         return self.encode(end_event(message_id))

@@ -45,6 +45,19 @@ class EventStream:
             self._chunks.append(data)
             self._wake_reader()
 
+    def offer(self, data: bytes) -> bool:
+        """Queue bytes without waiting, for a stream nothing waits on (a resumed run's
+        follower). When the buffer is full the reader is too slow: the stream is cut
+        (it ends after what it holds, so the client may resume) and False returned."""
+        if self._gone or self._finished:
+            return False
+        if len(self._chunks) >= self._max_chunks:
+            self.finish()
+            return False
+        self._chunks.append(data)
+        self._wake_reader()
+        return True
+
     def finish(self, last: bytes = b"") -> None:
         """No more data after ``last``; the response ends once the buffer is written."""
         if last and not self._gone:

@@ -37,6 +37,10 @@ What comes out (docs/compatibility.md M5 and M6, plus F7 for errors):
   ``plain`` ``LLM 响应错误: <reason>`` (``streaming`` false, so it is saved),
   ``agent_stats`` and ``end``; no ``complete``.
 
+With ``stats_first`` (the 4.27 profile) ``agent_stats`` opens the closing events, before
+a non-streaming reply's held text, and a provider error is the reply's text in the turn's
+mode (see ``fail``). ``stop`` closes a turn its client stopped (G5).
+
 ``agent_stats`` sums every ``Usage``; ``start_time`` is when the Turn was made,
 ``end_time`` when it finished, ``time_to_first_token`` the first non-empty text or
 reasoning delta (displayed or not) minus the start, and 0.0 when none came or when not
@@ -87,11 +91,12 @@ class Emit:
     event: Event
     attachment_id: str | None = None
     wire: bytes | None = None  # encode_event(event), when made more cheaply
+    saved: bool = True  # False: never a save point (a stopped turn's empty ``complete``)
 
     @property
     def save_point(self) -> bool:
         """A bot row is written right after this event (the accumulator's rule)."""
-        return is_save_point(self.event)
+        return self.saved and is_save_point(self.event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,17 +114,21 @@ class Turn:
 
     __slots__ = (
         "_clock",
+        "_context_tokens",
         "_deltas",
         "_display_reasoning",
+        "_file_display_names",
         "_finished",
         "_first_token",
         "_input_cached",
         "_input_other",
+        "_media_sent",
         "_message_id",
         "_output",
         "_reasoning",
         "_reasoning_deltas",
         "_start",
+        "_stats_first",
         "_streaming",
         "_text",
     )
@@ -130,10 +139,16 @@ class Turn:
         *,
         streaming: bool,
         display_reasoning: bool,
+        stats_first: bool = False,
+        context_tokens: bool = False,
+        file_display_names: bool = False,
         clock: Callable[[], float] = sources.timestamp,
     ) -> None:
         self._message_id = message_id
         self._streaming = streaming
+        self._stats_first = stats_first
+        self._context_tokens = context_tokens
+        self._file_display_names = file_display_names
         self._display_reasoning = display_reasoning
         self._clock = clock
         self._start = clock()
@@ -147,6 +162,7 @@ class Turn:
         self._finished = False
         self._deltas: PlainDeltas | None = None
         self._reasoning_deltas: PlainDeltas | None = None
+        self._media_sent = False
 
     def feed(self, event: ProviderEvent) -> list[Emit] | StoreMedia:
         """The events that follow from one provider event, or a request to store media."""
@@ -177,9 +193,12 @@ class Turn:
     def media_stored(self, request: StoreMedia, stored_name: str, attachment_id: str) -> list[Emit]:
         """Announce media stored as ``stored_name`` (the name in ``[IMAGE]<name>``)."""
         self._check_open()
+        self._media_sent = True
         mid = self._message_id
+        media = request.media
+        display = media.filename if self._file_display_names else None
         event = media_event(
-            request.media.kind, stored_name, streaming=self._streaming, message_id=mid
+            media.kind, stored_name, streaming=self._streaming, message_id=mid, display_name=display
         )
         return self._after_flush(event, attachment_id)
 
@@ -187,8 +206,8 @@ class Turn:
         """The closing events of a reply that ended normally; ``end`` is last."""
         self._check_open()
         mid = self._message_id
-        out = self._flush()
-        out.append(Emit(agent_stats_event(self._stats())))
+        stats = Emit(agent_stats_event(self._stats()))
+        out = [stats, *self._flush()] if self._stats_first else [*self._flush(), stats]
         if self._streaming:
             complete = complete_event(self._text.value(), self._reasoning.value(), message_id=mid)
             out.append(Emit(complete))
@@ -197,15 +216,36 @@ class Turn:
         return out
 
     def fail(self, reason: str) -> list[Emit]:
-        """The closing events after a ProviderError (F7); ``end`` is last."""
+        """The closing events after a ProviderError; ``end`` is last. F7 (4.22): the
+        error as a full ``plain``, then ``agent_stats``. 4.27: ``agent_stats``, then the
+        error as the reply's text in the turn's mode (a delta and ``complete``)."""
         self._check_open()
-        error = plain_event(ERROR_PREFIX + reason, streaming=False, message_id=self._message_id)
+        mid = self._message_id
+        text = ERROR_PREFIX + reason
         self._finished = True
-        return [
-            Emit(error),
-            Emit(agent_stats_event(self._stats())),
-            Emit(end_event(self._message_id)),
-        ]
+        stats = Emit(agent_stats_event(self._stats()))
+        if not self._stats_first:
+            error = plain_event(text, streaming=False, message_id=mid)
+            return [Emit(error), stats, Emit(end_event(mid))]
+        out = [stats, Emit(plain_event(text, streaming=self._streaming, message_id=mid))]
+        if self._streaming:
+            out.append(Emit(complete_event(text, "", message_id=mid)))
+        return [*out, Emit(end_event(mid))]
+
+    def stop(self) -> list[Emit]:
+        """The closing events of a turn stopped by its client (G5): what was generated is
+        sent in full and saved (a non-streaming turn's held text, a streaming turn's
+        ``complete``); an empty ``complete`` saves nothing. ``end`` is last."""
+        self._check_open()
+        mid = self._message_id
+        out = self._flush()
+        if self._streaming:
+            text, reasoning = self._text.value(), self._reasoning.value()
+            complete = complete_event(text, reasoning, message_id=mid)
+            out.append(Emit(complete, saved=bool(text or reasoning or self._media_sent)))
+        out.append(Emit(end_event(mid)))
+        self._finished = True
+        return out
 
     def _on_text(self, text: str) -> list[Emit]:
         if not text:
@@ -266,6 +306,7 @@ class Turn:
             start_time=self._start,
             end_time=self._clock(),
             time_to_first_token=first,
+            context_tokens=self._context_tokens,
         )
 
     def _check_open(self) -> None:

@@ -13,12 +13,14 @@ from astrlite import sources
 from astrlite.chat.prompt import quote_of
 from astrlite.chat.runner import ChatService, TurnRequest
 from astrlite.chat.user_message import Lookups, Quote, parse_message
+from astrlite.compat import Profile
 from astrlite.configs import ConfigSet
-from astrlite.errors import EMPTY_CONTENT, business
+from astrlite.endpoints import validation
+from astrlite.errors import EMPTY_CONTENT, Invalid, business
 from astrlite.http.request import Request
 from astrlite.http.response import Response, json_ok
 from astrlite.http.router import Handler
-from astrlite.sse import SSE_HEADERS
+from astrlite.sse import sse_headers
 
 if TYPE_CHECKING:
     from astrlite.services import Services
@@ -39,20 +41,24 @@ MAX_PAGE_SIZE = 100  # larger sizes are clamped, as AstrBot does (M8)
 
 def post_chat(services: Services) -> Handler:
     chat = services.chat
-    heartbeat = services.options.sse_heartbeat or None  # 0 turns heartbeats off
+    profile = services.profile
+    heartbeat = services.sse_heartbeat
+    headers = sse_headers(profile)
 
     async def handle(request: Request) -> Response:
-        body = await request.json_object(services.options.max_json_bytes)
+        limit = services.options.max_json_bytes
+        body = await validation.request_object(request, limit, validate=profile.validation_422)
         assert request.principal is not None  # the app authenticates every /api/v1 call
-        turn = accept(body, request.principal.key_id, chat, services.configs)
+        turn = accept(body, request.principal.key_id, chat, services.configs, profile)
         stream = chat.submit(turn)
-        return Response(200, list(SSE_HEADERS), stream.body(heartbeat))
+        return Response(200, list(headers), stream.body(heartbeat))
 
     return handle
 
 
 def list_sessions(services: Services) -> Handler:
     chat = services.chat
+    style = services.profile.envelope
 
     async def handle(request: Request) -> Response:
         username = username_of(request.query_value("username"))
@@ -67,13 +73,22 @@ def list_sessions(services: Services) -> Handler:
             username, request.query_value("platform_id"), (page - 1) * page_size, page_size
         )
         listed = [session.listed() for session in sessions]
-        return json_ok({"sessions": listed, "page": page, "page_size": page_size, "total": total})
+        return json_ok(
+            {"sessions": listed, "page": page, "page_size": page_size, "total": total}, style
+        )
 
     return handle
 
 
-def accept(body: dict[str, Any], key_id: str, chat: ChatService, configs: ConfigSet) -> TurnRequest:
-    """Check a chat request in the original's order; business errors for what fails."""
+def accept(
+    body: dict[str, Any], key_id: str, chat: ChatService, configs: ConfigSet, profile: Profile
+) -> TurnRequest:
+    """Check a chat request in the original's order; business errors for what fails
+    (4.27: field types first, as a 422)."""
+    if profile.request_flags:
+        streaming: bool | None = typed_streaming_of(body)
+    else:
+        streaming = streaming_of(body, null_streams=profile.null_streams)
     username = username_of(body.get("username"))
     session_id = session_id_of(body)
     creator = chat.creator_of(session_id)
@@ -91,7 +106,7 @@ def accept(body: dict[str, Any], key_id: str, chat: ChatService, configs: Config
         username=username,
         key_id=key_id,
         message=message,
-        streaming=streaming_of(body),
+        streaming=streaming,
         provider_id=optional_text(body.get("selected_provider")),
         model=optional_text(body.get("selected_model")),
         config_choice=config_choice,
@@ -133,13 +148,47 @@ def config_choice_of(body: dict[str, Any], configs: ConfigSet) -> str | None:
     return matched[0].id
 
 
-def streaming_of(body: dict[str, Any]) -> bool | None:
-    """Absent: stream; null: the config decides; anything else by Python truthiness
-    (so the string "false" streams, as in AstrBot: M14)."""
+def streaming_of(body: dict[str, Any], *, null_streams: bool = False) -> bool | None:
+    """Absent: stream; null: the config decides (``null_streams``, 4.27: stream);
+    anything else by Python truthiness (so the string "false" streams, as in AstrBot:
+    M14)."""
     if "enable_streaming" not in body:
         return True
     value = body["enable_streaming"]
-    return None if value is None else bool(value)
+    if value is None:
+        return True if null_streams else None
+    return bool(value)
+
+
+_STRING_FIELDS = ("username", "session_id", "conversation_id", "config_id", "config_name")
+_FLAGS = ("enable_streaming", "enable_inline_genui", "enable_default_system_prompt")
+
+
+def typed_streaming_of(body: dict[str, Any]) -> bool:
+    """4.27 (427 §4.1): the field types (a 422 listing every problem), then streaming
+    from ``flags.enable_streaming``, else the top-level field, else true."""
+    problems: list[dict[str, Any]] = []
+    validation.optional_strings(body, _STRING_FIELDS, problems)
+    top = body.get("enable_streaming")
+    streaming = (
+        None if top is None else validation.lax_bool(top, ["body", "enable_streaming"], problems)
+    )
+    flags = body.get("flags")
+    if flags is not None and not isinstance(flags, dict):
+        problems.append(
+            validation.problem(
+                "model_attributes_type", ["body", "flags"], validation.NOT_OBJECT, flags
+            )
+        )
+    elif flags is not None:
+        for name in _FLAGS:
+            if name in flags:
+                value = validation.lax_bool(flags[name], ["body", "flags", name], problems)
+                if name == "enable_streaming" and value is not None:
+                    streaming = value
+    if problems:
+        raise Invalid(problems)
+    return True if streaming is None else streaming
 
 
 def optional_text(value: Any) -> str | None:

@@ -20,7 +20,8 @@ def list_configs(services: Services) -> Handler:
                 {"id": c.id, "name": c.name, "path": c.path, "is_default": c.is_default}
                 for c in services.configs.listed()
             ]
-        }
+        },
+        services.profile.envelope,
     )
 
     async def handle(request: Request) -> Response:

@@ -69,7 +69,8 @@ def upload(services: Services) -> Handler:
                 "type": row.kind,
                 "size": row.size,
                 "mime_type": row.mime_type,
-            }
+            },
+            services.profile.envelope,
         )
 
     return handle

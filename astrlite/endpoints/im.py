@@ -29,7 +29,9 @@ OUTBOX_NOT_FOUND = "outbox platform not found: {}"
 
 
 def list_bots(services: Services) -> Handler:
-    bots = fixed_json_ok({"bot_ids": configs.bot_ids(services.configs.default)})
+    bots = fixed_json_ok(
+        {"bot_ids": configs.bot_ids(services.configs.default)}, services.profile.envelope
+    )
 
     async def handle(request: Request) -> Response:
         return bots()
@@ -66,7 +68,7 @@ def send_message(services: Services) -> Handler:
             raise business(502, SEND_FAILED.format(error)) from None
         finally:
             message.close()
-        return json_ok({})
+        return json_ok({}, services.profile.envelope)
 
     return handle
 
@@ -83,6 +85,8 @@ def list_outbox(services: Services) -> Handler | None:
             platform_id not in platforms.outbox_ids or platforms.running(platform_id) is None
         ):
             raise business(404, OUTBOX_NOT_FOUND.format(platform_id))
-        return json_ok({"messages": platforms.outbox.messages(platform_id)})
+        return json_ok(
+            {"messages": platforms.outbox.messages(platform_id)}, services.profile.envelope
+        )
 
     return handle

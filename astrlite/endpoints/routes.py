@@ -10,7 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from astrlite.endpoints import chat, chat_ws, configs, files, health, im, metrics, openapi, page
+from astrlite.endpoints import (
+    chat,
+    chat_ws,
+    configs,
+    files,
+    health,
+    im,
+    metrics,
+    openapi,
+    page,
+    sessions,
+)
 from astrlite.http.router import Handler, Route, RouteTable
 from astrlite.services import Services
 
@@ -32,6 +43,13 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/api/v1/chat", chat.post_chat, "chat"),
     RouteSpec("GET", "/api/v1/chat/sessions", chat.list_sessions, "chat"),
     RouteSpec("GET", chat_ws.PATH, chat_ws.chat_ws, "chat", websocket=True),
+    RouteSpec("GET", "/api/v1/chat/sessions/new", sessions.new_session, "chat"),
+    RouteSpec("POST", "/api/v1/chat/sessions/batch-delete", sessions.batch_delete, "chat"),
+    RouteSpec("GET", "/api/v1/chat/sessions/{session_id}", sessions.get_session, "chat"),
+    RouteSpec("PATCH", "/api/v1/chat/sessions/{session_id}", sessions.rename_session, "chat"),
+    RouteSpec("DELETE", "/api/v1/chat/sessions/{session_id}", sessions.delete_session, "chat"),
+    RouteSpec("POST", "/api/v1/chat/sessions/{session_id}/stop", sessions.stop_session, "chat"),
+    RouteSpec("GET", "/api/v1/chat/runs/{run_id}/stream", sessions.resume_run, "chat"),
     RouteSpec("GET", "/api/v1/configs", configs.list_configs, "config"),
     RouteSpec("POST", "/api/v1/file", files.upload, "file"),
     RouteSpec("GET", "/api/v1/file", files.download, "file"),

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from astrlite.background import Background
+from astrlite.compat import SEED, Profile
 from astrlite.errors import INTERNAL_ERROR, ApiError, PeerGone
 from astrlite.http import auth, websocket
 from astrlite.http.cors import CorsPolicy, is_preflight
@@ -35,8 +36,11 @@ class App:
         background: Background | None = None,
         metrics: Metrics | None = None,
         cors: CorsPolicy | None = None,
+        *,
+        profile: Profile = SEED,
     ) -> None:
         self.options = options
+        self.profile = profile
         self.router = router
         self.verify_key = verify_key
         self.touch = touch
@@ -45,8 +49,9 @@ class App:
         self.cors = cors
 
     def route_label(self, path: str) -> str:
-        """A bounded label for metrics: a path of the route table, or `other`."""
-        return path if path in self.router.table else OTHER_ROUTE
+        """A bounded label for metrics: a path of the route table (a template for the
+        paths it matches), or `other`."""
+        return self.router.entry_path(path) or OTHER_ROUTE
 
     async def handle(self, request: Request) -> Response:
         if self.cors is None:
@@ -64,7 +69,8 @@ class App:
 
     async def _handle(self, request: Request) -> Response:
         try:
-            route = self.router.find(request.method, request.path)
+            found = self.router.find(request.method, request.path)
+            route = None if found is None else found[0]
             upgrade = websocket.wants_websocket(request.headers)
             # Every /api/v1 path needs a key before routing says anything (unknown paths
             # included), unless its entry is public.
@@ -75,8 +81,9 @@ class App:
                     if not (upgrade and route is not None and route.websocket):
                         raise
                     request.auth_error = error
-            if route is None:
+            if found is None:
                 raise ApiError(404, NOT_FOUND)
+            route, request.params = found
             if upgrade and not route.websocket:
                 raise ApiError(400, NOT_A_WEBSOCKET_ROUTE)
             return await route.handler(request)
@@ -89,8 +96,13 @@ class App:
             return self.error_response(ApiError(500, INTERNAL_ERROR))
 
     async def _authenticate(self, request: Request, route: Route | None) -> None:
+        # 4.27 looks at Bearer first on HTTP routes; its WebSocket keeps the seed's order.
+        bearer_first = self.profile.bearer_first and not (route is not None and route.websocket)
         principal = auth.authenticate(
-            request, self.verify_key, allow_query=not self.options.no_query_keys
+            request,
+            self.verify_key,
+            allow_query=not self.options.no_query_keys,
+            bearer_first=bearer_first,
         )
         if route is not None and route.scope is not None:
             auth.require_scope(principal, route.scope)
@@ -99,4 +111,4 @@ class App:
             await self.touch(principal)
 
     def error_response(self, error: ApiError) -> Response:
-        return from_error(error, http_errors=self.options.http_errors)
+        return from_error(error, http_errors=self.options.http_errors, style=self.profile.envelope)

@@ -26,8 +26,17 @@ class Carried:
     from_query: bool
 
 
-def find_key(request: Request) -> Carried | None:
-    """The first non-empty carrier, in AstrBot's precedence order."""
+def find_key(request: Request, *, bearer_first: bool = False) -> Carried | None:
+    """The first non-empty carrier, in AstrBot's precedence order: the seed's (query
+    ``api_key``, ``key``, ``X-API-Key``, ``Authorization``), or with ``bearer_first``
+    4.27's (``Authorization: Bearer`` alone decides, then ``ApiKey``, the query, the
+    header)."""
+    authorization = request.header(b"authorization")
+    text = "" if authorization is None else authorization.decode("latin-1").strip()
+    if bearer_first:
+        for prefix in ("Bearer ", "ApiKey "):
+            if text.startswith(prefix):
+                return Carried(text[len(prefix) :].strip(), False)
     for name in ("api_key", "key"):
         value = request.query_value(name)
         if value:
@@ -35,17 +44,17 @@ def find_key(request: Request) -> Carried | None:
     header = request.header(b"x-api-key")
     if header:
         return Carried(header.decode("latin-1").strip(), False)
-    authorization = request.header(b"authorization")
-    if authorization:
-        text = authorization.decode("latin-1").strip()
+    if text and not bearer_first:
         for prefix in ("Bearer ", "ApiKey "):
             if text.startswith(prefix):
                 return Carried(text[len(prefix) :].strip(), False)
     return None
 
 
-def authenticate(request: Request, verify: KeyVerifier, *, allow_query: bool) -> Principal:
-    carried = find_key(request)
+def authenticate(
+    request: Request, verify: KeyVerifier, *, allow_query: bool, bearer_first: bool = False
+) -> Principal:
+    carried = find_key(request, bearer_first=bearer_first)
     if carried is None or not carried.key:
         raise ApiError(401, MISSING_KEY)
     if carried.from_query and not allow_query:

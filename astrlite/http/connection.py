@@ -35,7 +35,7 @@ from astrlite.http.response import Response
 from astrlite.http.target import parse_target, redact
 from astrlite.http.transport import Transport
 from astrlite.http.websocket_channel import WebSocketChannel, WebSocketSession
-from astrlite.options import BODY_TIMEOUT_UNIT_BYTES
+from astrlite.options import BODY_TIMEOUT_UNIT_BYTES, DEFAULT_SSE_HEARTBEAT, Options
 
 log = logging.getLogger("astrlite")
 
@@ -431,7 +431,7 @@ class Connection:
             bytes(received),
             max_message_bytes=options.max_json_bytes,
             write_timeout=options.write_timeout,
-            keepalive=options.sse_heartbeat or None,
+            keepalive=ws_keepalive(options),
         )
         self.lifecycle.websockets.add(channel)
         if self.lifecycle.stopping:
@@ -540,3 +540,9 @@ async def _close_body(body: object) -> None:
     if aclose is not None:
         with anyio.CancelScope(shield=True):
             await aclose()
+
+
+def ws_keepalive(options: Options) -> float | None:
+    """Seconds of silence before a WebSocket ping (W3): --sse-heartbeat, else 10; 0 none."""
+    given = options.sse_heartbeat
+    return (DEFAULT_SSE_HEARTBEAT if given is None else given) or None

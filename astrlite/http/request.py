@@ -7,7 +7,7 @@ checked before reading and `Expect: 100-continue` is answered only then.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 from astrlite.errors import NOT_JSON_OBJECT, ApiError, business
@@ -39,6 +39,7 @@ class Request:
         "content_length",
         "headers",
         "method",
+        "params",
         "path",
         "principal",
         "query",
@@ -61,6 +62,7 @@ class Request:
         self.principal: Principal | None = None
         # A WebSocket route's refused key, reported after the handshake (Route.websocket).
         self.auth_error: ApiError | None = None
+        self.params: Mapping[str, str] = {}  # the route template's {name} segments
         self._body = body
 
     def header(self, name: bytes) -> bytes | None:

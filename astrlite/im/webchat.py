@@ -56,7 +56,10 @@ class WebchatPlatform:
                 saved.append({"type": "plain", "text": part.text})
             elif isinstance(part, Media) and part.kind != NOT_SHOWN:
                 copy = await self._copy(part, outgoing.key_id)
-                live.append(ProactivePart(copy.kind, copy.stored_name, copy.attachment_id))
+                pushed = ProactivePart(
+                    copy.kind, copy.stored_name, copy.attachment_id, copy.original_name
+                )
+                live.append(pushed)
                 saved.append(
                     {
                         "type": copy.kind,

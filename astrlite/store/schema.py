@@ -53,4 +53,8 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL
     );
     """,
+    # 2: a turn's checkpoint id on each of its history rows (427 §4.5).
+    """
+    ALTER TABLE history ADD COLUMN llm_checkpoint_id TEXT;
+    """,
 )

@@ -159,6 +159,33 @@ def test_every_operation_through_the_generated_client(
     )
     assert refused.status_code == 400 and isinstance(refused.parsed, models.ErrorEnvelope)
 
+    # The session and run routes (docs/compatibility.md P3), acting as the creator (G1).
+    session_id = events[0]["session_id"]
+    detail = call("getChatSession", session_id=session_id, username="alice").parsed
+    assert [h.content.additional_properties["type"] for h in detail.data.history] == [
+        "user",
+        "bot",
+    ]
+    rename = models.RenameChatSessionBody(display_name="Renamed")
+    renamed = call("renameChatSession", session_id=session_id, username="alice", body=rename)
+    assert renamed.parsed.status.value == "ok"
+    stopped = call("stopChatSession", session_id=session_id, username="alice").parsed
+    assert stopped.data.stopped_count == 0
+    denied = call("getChatSession", session_id=session_id).parsed
+    assert isinstance(denied, models.ErrorEnvelope) and denied.message == "Permission denied"
+    made = call("newChatSession", username="alice").parsed
+    assert made.data.platform_id == "webchat"
+    resume = operation("resume_chat_run")  # an SSE stream again: read raw
+    called.add("resumeChatRun")
+    kwargs = resume._get_kwargs(run_id=events[-1]["message_id"], username="alice")
+    resumed = client.get_httpx_client().request(**kwargs)
+    assert resumed.content.startswith(b'data: {"type": "run_snapshot"')
+    deleted = call("deleteChatSession", session_id=made.data.session_id, username="alice")
+    assert deleted.parsed.status.value == "ok"
+    batch = models.BatchDeleteChatSessionsBody(session_ids=[session_id, "nope"], username="alice")
+    counts = call("batchDeleteChatSessions", body=batch).parsed.data
+    assert (counts.deleted_count, counts.failed_count) == (1, 1)
+
     metrics = call("getMetrics")
     families = {f.name for f in text_string_to_metric_families(metrics.content.decode())}
     assert "astrlite_http_requests" in families

@@ -40,22 +40,31 @@ class _NoBody:
         return None
 
 
+def route_of(method: str, path: str) -> Route | None:
+    found = ROUTER.find(method, path)
+    if found is None:
+        return None
+    route, params = found
+    assert params == {}  # no templates here (tests/http/test_router_templates.py)
+    return route
+
+
 def test_a_path_and_method_find_their_entry() -> None:
-    assert ROUTER.find("GET", "/file") is GET
-    assert ROUTER.find("POST", "/file") is POST
+    assert route_of("GET", "/file") is GET
+    assert route_of("POST", "/file") is POST
 
 
 def test_head_uses_get() -> None:
-    assert ROUTER.find("HEAD", "/file") is GET
+    assert route_of("HEAD", "/file") is GET
 
 
 def test_an_unknown_path_has_no_entry() -> None:
-    assert ROUTER.find("GET", "/nope") is None
-    assert ROUTER.find("GET", "/file/") is None  # exact paths only
+    assert route_of("GET", "/nope") is None
+    assert route_of("GET", "/file/") is None
 
 
 async def test_a_wrong_method_is_405_with_allow_under_the_path_policy() -> None:
-    route = ROUTER.find("DELETE", "/file")
+    route = route_of("DELETE", "/file")
     assert route is not None and route.scope == "file"
     with pytest.raises(ApiError) as caught:
         await route.handler(request("DELETE"))
@@ -64,14 +73,14 @@ async def test_a_wrong_method_is_405_with_allow_under_the_path_policy() -> None:
 
 
 async def test_options_answers_200_with_allow() -> None:
-    route = ROUTER.find("OPTIONS", "/chat")
+    route = route_of("OPTIONS", "/chat")
     assert route is not None and route.scope == "chat"
     response = await route.handler(request("OPTIONS"))
     assert (response.status, response.headers) == (200, [(b"allow", b"POST, OPTIONS")])
 
 
 def test_a_public_path_keeps_its_policy_for_other_methods() -> None:
-    route = ROUTER.find("POST", "/open")
+    route = route_of("POST", "/open")
     assert route is not None and route.public and route.scope is None
 
 
