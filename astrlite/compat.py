@@ -70,6 +70,12 @@ class Profile:
     arrival_order: bool
     # The key carrier order: `Authorization: Bearer` first (4.27), else query first.
     bearer_first: bool
+    # WebSocket frames are compact JSON with raw UTF-8 (4.27), not spaced and escaped.
+    ws_compact_frames: bool
+    # The close code for a WebSocket message that is not JSON (4.22: 1000, 4.27: 1011).
+    ws_invalid_json_close: int
+    # A WebSocket `send` is checked for its `message` before its `username` (4.27).
+    ws_message_first: bool
 
 
 SEED = Profile(
@@ -86,6 +92,9 @@ SEED = Profile(
     file_display_names=False,
     arrival_order=False,
     bearer_first=False,
+    ws_compact_frames=False,
+    ws_invalid_json_close=1000,
+    ws_message_first=False,
 )
 V4_27 = Profile(
     name="4.27",
@@ -101,6 +110,9 @@ V4_27 = Profile(
     file_display_names=True,
     arrival_order=True,
     bearer_first=True,
+    ws_compact_frames=True,
+    ws_invalid_json_close=1011,
+    ws_message_first=True,
 )
 PROFILES = {profile.name: profile for profile in (SEED, V4_27)}
 

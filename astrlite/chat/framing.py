@@ -22,6 +22,10 @@ class Framing:
     ids_in_events: bool = False
     # The events are SSE frames (encode_event), so an Emit's pre-encoded `wire` serves.
     sse: bool = False
+    # Where the profile has run events, this client also sees `user_message_saved`,
+    # `attachment_saved` and the checkpoint id in `message_saved` (4.27's WebSocket
+    # shows none of them; docs/compatibility.md P4).
+    shows_saves: bool = True
 
     def first(self, session_id: str, message_id: str) -> bytes:
         event = session_id_event(session_id)

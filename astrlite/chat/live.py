@@ -168,7 +168,7 @@ class LiveTurn:
         """Events ready together go out as one chunk; a saved row's ``message_saved``
         follows right after the write (4.27: ``attachment_saved`` after each media)."""
         run = self._run
-        run_events = self._profile.run_events
+        run_events = self._profile.run_events and run.framing.shows_saves
         checkpoint = run.checkpoint_id
         shown_checkpoint = checkpoint if run_events else None
         batch: list[Emit] = []

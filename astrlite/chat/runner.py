@@ -283,11 +283,12 @@ class ChatService:
             )
             return
         run.status = RUNNING
-        if profile.run_events:
+        if profile.run_events and run.framing.shows_saves:
             saved = user_message_saved_event(
                 started.user_row_id, started.created_at, run.checkpoint_id
             )
             await run.send([Emit(saved)], replayed=False)
+        if profile.run_events:
             await run.send([Emit(run_started_event(run.run_id))])
         control = lane.control
         if control is None or control.stop_requested:

@@ -35,6 +35,7 @@ from astrlite.http.upgrade import websocket_response
 from astrlite.http.websocket_channel import Message, WebSocketChannel
 
 if TYPE_CHECKING:
+    from astrlite.compat import Profile
     from astrlite.services import Services
 
 log = logging.getLogger("astrlite")
@@ -62,13 +63,18 @@ QUEUED_MESSAGES = 2
 
 @dataclass(frozen=True, slots=True)
 class FrameStyle:
-    """Everything about this socket's frames that an AstrBot version decides: the one
-    setting a compat profile swaps (4.27: compact separators, raw UTF-8, close 1011 on
-    invalid JSON)."""
+    """Everything about this socket's frames that an AstrBot version decides (4.27:
+    compact separators, raw UTF-8, close 1011 on invalid JSON)."""
 
     separators: tuple[str, str] = (", ", ": ")
     ensure_ascii: bool = True
     invalid_json_close: int = ws.NORMAL
+
+    @classmethod
+    def of(cls, profile: Profile) -> FrameStyle:
+        if not profile.ws_compact_frames:
+            return cls(invalid_json_close=profile.ws_invalid_json_close)
+        return cls((",", ":"), False, profile.ws_invalid_json_close)
 
     def encode(self, event: dict[str, Any]) -> bytes:
         text = json.dumps(event, separators=self.separators, ensure_ascii=self.ensure_ascii)
@@ -92,8 +98,8 @@ class FrameError(Exception):
 
 
 def chat_ws(services: Services) -> Handler:
-    style = SEED_STYLE
-    framing = Framing(style.encode, ids_in_events=True)
+    style = FrameStyle.of(services.profile)
+    framing = Framing(style.encode, ids_in_events=True, shows_saves=False)
     pong = style.encode({"type": "pong"})
 
     async def handle(request: Request) -> Response:
@@ -238,7 +244,9 @@ class _Socket:
     async def _turn(self, body: dict[str, Any]) -> None:
         services = self.services
         try:
-            turn = accept_frame(body, self.key_id, services.chat, services.configs)
+            turn = accept_frame(
+                body, self.key_id, services.chat, services.configs, services.profile
+            )
             stream = services.chat.submit(turn, self.framing)
         except FrameError as error:
             await self.channel.send(self.style.error(error.code, error.data))
@@ -261,10 +269,13 @@ class _Socket:
 
 
 def accept_frame(
-    body: dict[str, Any], key_id: str, chat: ChatService, configs: ConfigSet
+    body: dict[str, Any], key_id: str, chat: ChatService, configs: ConfigSet, profile: Profile
 ) -> TurnRequest:
     """A `send` message checked in the original's order (§4.2), all before anything
-    changes (F3): username, message present, session owner, config, content."""
+    changes (F3): username, message present (4.27: message first), session owner,
+    config, content."""
+    if profile.ws_message_first and body.get("message") is None:
+        raise FrameError(INVALID_MESSAGE, MISSING_MESSAGE)
     try:
         username = chat_http.username_of(body.get("username"))
     except ApiError as error:
@@ -282,17 +293,28 @@ def accept_frame(
     message = parse_message(body["message"], chat_http.lookups(chat, key_id, session_id))
     if not message.has_content:
         raise FrameError(INVALID_MESSAGE, EMPTY_CONTENT)
+    streaming = flag_streaming_of(body) if profile.request_flags else chat_http.streaming_of(body)
     return TurnRequest(
         message_id=message_id_of(body),
         session_id=session_id,
         username=username,
         key_id=key_id,
         message=message,
-        streaming=chat_http.streaming_of(body),
+        streaming=streaming,
         provider_id=chat_http.optional_text(body.get("selected_provider")),
         model=chat_http.optional_text(body.get("selected_model")),
         config_choice=config_choice,
     )
+
+
+def flag_streaming_of(body: dict[str, Any]) -> bool:
+    """4.27 over the WebSocket (427 §7): ``flags.enable_streaming`` if it is a real bool,
+    else the top-level field if it is one, else true; no lax booleans, no 422."""
+    flags = body.get("flags")
+    if isinstance(flags, dict) and isinstance(flags.get("enable_streaming"), bool):
+        return bool(flags["enable_streaming"])
+    top = body.get("enable_streaming")
+    return top if isinstance(top, bool) else True
 
 
 def message_id_of(body: dict[str, Any]) -> str:
