@@ -14,7 +14,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.endpoints.test_chat import rules_config
+from tests.endpoints.test_chat import contents, rules_config
 from tests.support.server import TEST_KEY, Running, running_server
 
 
@@ -58,6 +58,8 @@ def test_a_streaming_turn_has_the_4_27_websocket_events(srv: Running) -> None:
     assert first["session_id"] == "w1" and started["data"]["run_id"] == first["message_id"]
     assert saved["session_id"] == "w1" and set(saved["data"]) == {"id", "created_at"}
     assert "user_message_saved" not in types and types.count("message_saved") == 1
+    rows = contents(srv, "w1")  # G4: the user row and the reply, no empty bot row
+    assert [row["type"] for row in rows] == ["user", "bot"] and rows[1]["message"]
 
 
 def test_bot_media_has_no_attachment_saved_over_the_websocket(srv: Running) -> None:
