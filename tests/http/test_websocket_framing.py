@@ -19,34 +19,10 @@ from astrlite.http.websocket import (
     TextMessage,
     WebSocket,
 )
+from tests.support.frames import client_frame
 
 LIMIT = 1024 * 1024
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's example
-
-
-def client_frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    masked: bool = True,
-    rsv: int = 0,
-    length: int | None = None,
-    mask: bytes = b"\x37\xfa\x21\x3d",
-) -> bytes:
-    """A frame as a client sends it; `length` forges the announced size."""
-    size = len(payload) if length is None else length
-    first = (0x80 if fin else 0) | (rsv << 4) | opcode
-    bit = 0x80 if masked else 0
-    if size < 126:
-        head = struct.pack("!BB", first, bit | size)
-    elif size < 65536:
-        head = struct.pack("!BBH", first, bit | 126, size)
-    else:
-        head = struct.pack("!BBQ", first, bit | 127, size)
-    if not masked:
-        return head + payload
-    return head + mask + ws.unmask(payload, mask)
 
 
 def feed(data: bytes, limit: int = LIMIT) -> list[ws.Event]:
