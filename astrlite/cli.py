@@ -13,7 +13,7 @@ from typing import Any
 
 import anyio
 
-from astrlite import __version__, options
+from astrlite import __version__, options, scopes
 from astrlite.runtime import StartupError, prepare_data_dir, start
 from astrlite.store import keys
 from astrlite.store.db import StoreError, administer
@@ -55,7 +55,10 @@ def serve(argv: Sequence[str]) -> int:
         if not runtime.services.keys.has_static_keys:
             with runtime.db.writer_connection() as conn:
                 if keys.count(conn) == 0:
-                    created = keys.create(conn, name="first key", created_by="serve")
+                    every_scope = list(scopes.VALID_SCOPES)
+                    created = keys.create(
+                        conn, name="first key", scopes=every_scope, created_by="serve"
+                    )
                     print(f"api_key: {created['api_key']}  (all scopes; shown once)", flush=True)
         anyio.run(lambda: runtime.server.serve(handle_signals=True))
     return 0
@@ -71,7 +74,13 @@ def _keys_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", default=None)
-    create.add_argument("--scopes", default=None, help="comma-separated: chat,config,file,im or *")
+    create.add_argument(
+        "--scopes",
+        default=None,
+        help="comma-separated, from: "
+        + ", ".join(scopes.VALID_SCOPES)
+        + " (default: all but the two admin sub-scopes)",
+    )
     create.add_argument("--expires-in-days", type=int, default=None)
     create.add_argument("--json", action="store_true")
     listing = commands.add_parser("list", help="list keys")

@@ -9,8 +9,8 @@ JSON_CONTENT_TYPE = b"application/json"
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
 
 
-def ok(data: Any = None) -> bytes:
-    body = {"status": "ok", "message": None, "data": {} if data is None else data}
+def ok(data: Any = None, message: str | None = None) -> bytes:
+    body = {"status": "ok", "message": message, "data": {} if data is None else data}
     return _encoder.encode(body).encode("ascii") + b"\n"
 
 

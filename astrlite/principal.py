@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCOPES = ("chat", "config", "file", "im")
-WILDCARD = "*"
+from astrlite import scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,4 +15,4 @@ class Principal:
     scopes: frozenset[str]
 
     def allows(self, scope: str) -> bool:
-        return WILDCARD in self.scopes or scope in self.scopes
+        return scopes.grants(self.scopes, scope)

@@ -11,13 +11,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from astrlite import configs
+from astrlite import compat, configs
+from astrlite.admins import AdminIds
 from astrlite.background import Background
 from astrlite.chat.runner import ChatService
+from astrlite.endpoints.files import TemplateRouter
 from astrlite.endpoints.routes import build_table
 from astrlite.files.attachments import AttachmentStore
 from astrlite.http.app import App
-from astrlite.http.router import Router, RouteTable
+from astrlite.http.router import RouteTable
 from astrlite.http.server import Server, bind
 from astrlite.im.platforms import Platforms
 from astrlite.options import Options
@@ -105,9 +107,10 @@ def start(
     """
     environ = os.environ if environ is None else environ
     data_dir = prepare_data_dir(Path(options.data_dir))
+    profile = compat.PROFILES[options.compat]
     try:
         extra_keys = static_keys(options, environ)
-        config_set = configs.load(data_dir)
+        config_set = configs.load(data_dir, profile.default_admins_id)
         background = Background()
         clients = _client_registry(background)
         providers = ProviderSet.build(config_set, data_dir, clients)
@@ -120,7 +123,7 @@ def start(
         )
         app = App(
             options,
-            Router({**build_table(services), **(extra_routes or {})}),
+            TemplateRouter({**build_table(services), **(extra_routes or {})}),
             services.keys,
             touch=services.keys.touch_if_due,
             background=services.background,
@@ -178,4 +181,5 @@ def _services(
     except ValueError as error:  # a platform entry that cannot work
         raise StartupError(str(error)) from None
     verifier = keys.KeyVerifier(db, extra_keys)
-    return Services(options, config_set, verifier, attachments, chat, platforms, background)
+    admins = AdminIds.of(config_set, compat.PROFILES[options.compat].default_admins_id, data_dir)
+    return Services(options, config_set, verifier, attachments, chat, platforms, admins, background)

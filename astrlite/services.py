@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from astrlite.admins import AdminIds
 from astrlite.background import Background
 from astrlite.chat.runner import ChatService
 from astrlite.configs import ConfigSet
@@ -22,4 +23,5 @@ class Services:
     attachments: AttachmentStore
     chat: ChatService
     platforms: Platforms
+    admins: AdminIds
     background: Background

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from astrlite import sources
+from astrlite.admins import AdminIds, guard_username
 from astrlite.chat.prompt import quote_of
 from astrlite.chat.runner import ChatService, TurnRequest
 from astrlite.chat.user_message import Lookups, Quote, parse_message
@@ -17,6 +18,7 @@ from astrlite.errors import EMPTY_CONTENT, business
 from astrlite.http.request import Request
 from astrlite.http.response import Response, json_ok
 from astrlite.http.router import Handler
+from astrlite.principal import Principal
 from astrlite.sse import SSE_HEADERS
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ def post_chat(services: Services) -> Handler:
     async def handle(request: Request) -> Response:
         body = await request.json_object(services.options.max_json_bytes)
         assert request.principal is not None  # the app authenticates every /api/v1 call
-        turn = accept(body, request.principal.key_id, chat, services.configs)
+        turn = accept(body, request.principal, chat, services.configs, services.admins)
         stream = chat.submit(turn)
         return Response(200, list(SSE_HEADERS), stream.body(heartbeat))
 
@@ -71,9 +73,17 @@ def list_sessions(services: Services) -> Handler:
     return handle
 
 
-def accept(body: dict[str, Any], key_id: str, chat: ChatService, configs: ConfigSet) -> TurnRequest:
+def accept(
+    body: dict[str, Any],
+    principal: Principal,
+    chat: ChatService,
+    configs: ConfigSet,
+    admins: AdminIds,
+) -> TurnRequest:
     """Check a chat request in the original's order; business errors for what fails."""
+    key_id = principal.key_id
     username = _username(body.get("username"))
+    guard_username(username, principal, admins)  # right after the username checks
     session_id = _session_id(body)
     creator = chat.creator_of(session_id)
     if creator is not None and creator != username:

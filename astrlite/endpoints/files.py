@@ -1,5 +1,8 @@
-"""POST /api/v1/file (upload) and GET /api/v1/file (download), scope file (observed §4.5,
-§4.6; CONTRACT F8-F11, F14, F16).
+"""Attachments, scope file (observed §4.5, §4.6; CONTRACT F8-F11, F14, F16): upload with
+POST /api/v1/file or /api/v1/files, download with GET /api/v1/file?attachment_id=,
+/api/v1/files/{id}, /api/v1/files/{id}/content or, by stored name (the one in a bot's
+`[IMAGE]<name>`), /api/v1/files/content?filename=; DELETE /api/v1/files/{id} deletes the
+row and the file (G3). Every route sees only the calling key's attachments (F11).
 
 An upload streams from the socket through the multipart parser into a temporary file;
 the store moves it into place and commits its row only once it is complete. A download
@@ -24,7 +27,7 @@ from astrlite.http.auth import MISSING_KEY
 from astrlite.http.dates import http_date
 from astrlite.http.request import Request
 from astrlite.http.response import Headers, Response, json_ok
-from astrlite.http.router import Handler
+from astrlite.http.router import Handler, Route, Router, RouteTable
 
 if TYPE_CHECKING:
     from astrlite.services import Services
@@ -33,6 +36,7 @@ log = logging.getLogger("astrlite")
 
 MISSING_FILE = "Missing key: file"
 MISSING_ATTACHMENT_ID = "Missing key: attachment_id"
+MISSING_FILENAME = "Missing key: filename"
 ATTACHMENT_NOT_FOUND = "Attachment not found"
 FILE_ACCESS_ERROR = "File access error"
 MALFORMED_MULTIPART = "Malformed multipart body: {}"
@@ -85,21 +89,75 @@ def download(services: Services) -> Handler:
         attachment_id = request.query_value("attachment_id")
         if not attachment_id:
             raise business(400, MISSING_ATTACHMENT_ID)
-        row = store.get(attachment_id, _owner(request))
-        if row is None:
-            raise business(404, ATTACHMENT_NOT_FOUND)
-        try:
-            opened = await store.open(row)
-        except OSError as problem:
-            log.warning("attachment %s: cannot read %s: %s", row.attachment_id, row.path, problem)
-            raise business(410, FILE_ACCESS_ERROR) from None
-        try:
-            return _file_response(request, row, opened)
-        except BaseException:
-            opened.close()
-            raise
+        return await _serve(store, request, store.get(attachment_id, _owner(request)))
 
     return handle
+
+
+def download_by_id(services: Services) -> Handler:
+    """GET /api/v1/files/{attachment_id} and .../content: the bytes, as AstrBot 4.27."""
+    store = services.attachments
+
+    async def handle(request: Request) -> Response:
+        return await _serve(store, request, store.get(_path_id(request), _owner(request)))
+
+    return handle
+
+
+def download_by_name(services: Services) -> Handler:
+    """GET /api/v1/files/content?filename=: the file a bot's media event names."""
+    store = services.attachments
+
+    async def handle(request: Request) -> Response:
+        filename = request.query_value("filename")
+        if not filename:
+            raise business(400, MISSING_FILENAME)
+        # Only the last component counts, so `../config.json` names nothing outside.
+        stored_name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+        row = store.get_by_stored_name(stored_name, _owner(request))
+        if row is None:
+            raise business(404, FILE_ACCESS_ERROR)
+        return await _serve(store, request, row)
+
+    return handle
+
+
+def delete(services: Services) -> Handler:
+    """DELETE /api/v1/files/{attachment_id}: the row, then the file (G3)."""
+    store = services.attachments
+
+    async def handle(request: Request) -> Response:
+        attachment_id = _path_id(request)
+        row = store.get(attachment_id, _owner(request))
+        if row is None or not await store.delete(row):
+            raise business(404, ATTACHMENT_NOT_FOUND)
+        return json_ok({"attachment_id": attachment_id})
+
+    return handle
+
+
+ID_PATH = "/api/v1/files/{attachment_id}"
+_ID_SEGMENT = ID_PATH.split("/").index("{attachment_id}")
+
+
+def _path_id(request: Request) -> str:
+    """The attachment id of /api/v1/files/{attachment_id}[/content] (percent-decoded)."""
+    return request.path.split("/")[_ID_SEGMENT]
+
+
+async def _serve(store: AttachmentStore, request: Request, row: AttachmentRow | None) -> Response:
+    if row is None:
+        raise business(404, ATTACHMENT_NOT_FOUND)
+    try:
+        opened = await store.open(row)
+    except OSError as problem:
+        log.warning("attachment %s: cannot read %s: %s", row.attachment_id, row.path, problem)
+        raise business(410, FILE_ACCESS_ERROR) from None
+    try:
+        return _file_response(request, row, opened)
+    except BaseException:
+        opened.close()
+        raise
 
 
 def _owner(request: Request) -> str:
@@ -276,3 +334,28 @@ def _disposition(disposition: str, filename: str) -> bytes:
 def _header_text(request: Request, name: bytes) -> str | None:
     value = request.header(name)
     return None if value is None else value.decode("latin-1")
+
+
+# -- path templates: ADAPTER, to be replaced by the router's own templates ------------
+# The router matches exact paths only. Until it matches templates itself, runtime builds
+# this subclass, which resolves a path with no exact entry to the first table path with
+# `{name}` segments that fits it (each such segment matches one non-empty segment). The
+# handlers above read their parameter from the path (_path_id), so switching to the
+# router's templates means deleting this class and its use in runtime.start.
+
+
+class TemplateRouter(Router):
+    def __init__(self, table: RouteTable) -> None:
+        super().__init__(table)
+        self._templates = [(path, path.split("/")) for path in table if "{" in path]
+
+    def find(self, method: str, path: str) -> Route | None:
+        if path not in self.table:
+            segments = path.split("/")
+            for template, parts in self._templates:
+                if len(parts) == len(segments) and all(
+                    part == segment or (part.startswith("{") and segment)
+                    for part, segment in zip(parts, segments, strict=True)
+                ):
+                    return super().find(method, template)
+        return super().find(method, path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from astrlite import compat
 from astrlite.background import Background
 from astrlite.errors import INTERNAL_ERROR, ApiError, PeerGone
 from astrlite.http import auth
@@ -34,6 +35,7 @@ class App:
         self.verify_key = verify_key
         self.touch = touch
         self.background = background or Background()
+        self.carriers = compat.PROFILES[options.compat].key_carriers
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -42,7 +44,10 @@ class App:
             # included), unless its entry is public.
             if request.path.startswith(API_PREFIX) and (route is None or not route.public):
                 principal = auth.authenticate(
-                    request, self.verify_key, allow_query=not self.options.no_query_keys
+                    request,
+                    self.verify_key,
+                    allow_query=not self.options.no_query_keys,
+                    carriers=self.carriers,
                 )
                 if route is not None and route.scope is not None:
                     auth.require_scope(principal, route.scope)

@@ -22,8 +22,9 @@ class Response:
     close: bool = False  # close the connection after this response
 
 
-def json_ok(data: Any = None) -> Response:
-    return Response(200, [(b"content-type", envelope.JSON_CONTENT_TYPE)], envelope.ok(data))
+def json_ok(data: Any = None, message: str | None = None) -> Response:
+    body = envelope.ok(data, message)
+    return Response(200, [(b"content-type", envelope.JSON_CONTENT_TYPE)], body)
 
 
 def fixed_json_ok(data: Any) -> Callable[[], Response]:

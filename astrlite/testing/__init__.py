@@ -29,6 +29,7 @@ from typing import Any
 import anyio.from_thread
 import anyio.to_thread
 
+from astrlite import scopes as scope_names
 from astrlite import sources
 from astrlite.http.server import Server
 from astrlite.options import Options
@@ -180,7 +181,7 @@ class AstrliteServer:
             lambda conn: keys.create(
                 conn,
                 name=name,
-                scopes=scopes,
+                scopes=list(scope_names.VALID_SCOPES) if scopes is None else scopes,
                 expires_in_days=expires_in_days,
                 created_by="testing",
             ),
