@@ -16,7 +16,7 @@ import pytest
 
 from astrlite import cli
 from astrlite.options import Options
-from astrlite.runtime import open_services
+from astrlite.runtime import start
 from astrlite.scopes import DEFAULT_SCOPES
 from astrlite.store import keys
 from tests.support.server import TEST_KEY, Running, running_server
@@ -368,12 +368,10 @@ def test_admins_id_survives_a_restart() -> None:
         }
         # What the next start reads (a second server on the same data directory).
         options = Options(port=0, data_dir=str(srv.data_dir), compat="4.27")
-        services = open_services(options, {})
-        try:
-            assert services.admins.default == ["ops", "42"]
-            assert services.admins.reserved("ops") and not services.admins.reserved("astrbot")
-        finally:
-            services.db.close()
+        with start(options, {}) as runtime:
+            admins = runtime.services.admins
+            assert admins.default == ["ops", "42"]
+            assert admins.reserved("ops") and not admins.reserved("astrbot")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from astrlite.endpoints.files import TemplateRouter
 from astrlite.errors import ApiError
 from astrlite.http.request import Request
 from astrlite.http.response import Response
-from astrlite.http.router import Handler
+from astrlite.http.router import Handler, Route
 
 
 def named(name: str) -> Handler:
@@ -23,9 +23,12 @@ def named(name: str) -> Handler:
 BY_ID, CONTENT, BY_NAME, DELETE = (named(n) for n in ("by_id", "content", "by_name", "delete"))
 ROUTER = TemplateRouter(
     {
-        "/api/v1/files/content": {"GET": BY_NAME},
-        "/api/v1/files/{attachment_id}": {"GET": BY_ID, "DELETE": DELETE},
-        "/api/v1/files/{attachment_id}/content": {"GET": CONTENT},
+        "/api/v1/files/content": {"GET": Route(BY_NAME, "file")},
+        "/api/v1/files/{attachment_id}": {
+            "GET": Route(BY_ID, "file"),
+            "DELETE": Route(DELETE, "file"),
+        },
+        "/api/v1/files/{attachment_id}/content": {"GET": Route(CONTENT, "file")},
     }
 )
 
@@ -42,21 +45,23 @@ ROUTER = TemplateRouter(
     ],
 )
 def test_matches(method: str, path: str, handler: Handler) -> None:
-    assert ROUTER.find(method, path) is handler
+    route = ROUTER.find(method, path)
+    assert route is not None and route.handler is handler
 
 
 @pytest.mark.parametrize(
     "path",
     ["/api/v1/files/", "/api/v1/files//content", "/api/v1/files/a/b", "/api/v1/files/a/content/x"],
 )
-def test_no_match_is_404(path: str) -> None:
-    with pytest.raises(ApiError) as raised:
-        ROUTER.find("GET", path)
-    assert (raised.value.status, raised.value.message) == (404, "Not found")
+def test_no_match(path: str) -> None:
+    assert ROUTER.find("GET", path) is None
 
 
-def test_wrong_method_is_405_with_the_templates_methods() -> None:
+@pytest.mark.anyio
+async def test_wrong_method_is_405_with_the_templates_methods() -> None:
+    route = ROUTER.find("PUT", "/api/v1/files/abc")
+    assert route is not None and route.scope == "file"  # the path's policy applies first
     with pytest.raises(ApiError) as raised:
-        ROUTER.find("PUT", "/api/v1/files/abc")
+        await route.handler(None)  # type: ignore[arg-type]
     assert raised.value.status == 405
     assert dict(raised.value.headers)[b"allow"] == b"GET, DELETE, HEAD, OPTIONS"
