@@ -13,7 +13,8 @@ from typing import Any
 
 import anyio
 
-from astrlite import __version__, options, scopes
+from astrlite import __version__, options
+from astrlite.principal import VALID_SCOPES
 from astrlite.runtime import StartupError, prepare_data_dir, start
 from astrlite.store import keys
 from astrlite.store.db import StoreError, administer
@@ -55,7 +56,7 @@ def serve(argv: Sequence[str]) -> int:
         if not runtime.services.keys.has_static_keys:
             with runtime.db.writer_connection() as conn:
                 if keys.count(conn) == 0:
-                    every_scope = list(scopes.VALID_SCOPES)
+                    every_scope = list(VALID_SCOPES)
                     created = keys.create(
                         conn, name="first key", scopes=every_scope, created_by="serve"
                     )
@@ -78,7 +79,7 @@ def _keys_parser() -> argparse.ArgumentParser:
         "--scopes",
         default=None,
         help="comma-separated, from: "
-        + ", ".join(scopes.VALID_SCOPES)
+        + ", ".join(VALID_SCOPES)
         + " (default: all but the two admin sub-scopes)",
     )
     create.add_argument("--expires-in-days", type=int, default=None)

@@ -12,8 +12,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from astrlite import compat, configs
-from astrlite.admins import AdminIds
 from astrlite.background import Background
+from astrlite.chat.admins import AdminIds
 from astrlite.chat.runner import ChatService
 from astrlite.endpoints.files import TemplateRouter
 from astrlite.endpoints.routes import build_table

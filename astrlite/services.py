@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from astrlite.admins import AdminIds
 from astrlite.background import Background
+from astrlite.chat.admins import AdminIds
 from astrlite.chat.runner import ChatService
 from astrlite.configs import ConfigSet
 from astrlite.files.attachments import AttachmentStore

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from astrlite import sources
-from astrlite.admins import AdminIds, guard_username
+from astrlite.chat.admins import AdminIds, guard_username
 from astrlite.chat.prompt import quote_of
 from astrlite.chat.runner import ChatService, TurnRequest
 from astrlite.chat.user_message import Lookups, Quote, parse_message

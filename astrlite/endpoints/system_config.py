@@ -10,7 +10,7 @@ from astrlite.errors import ApiError
 from astrlite.http.request import Request
 from astrlite.http.response import Response, json_ok
 from astrlite.http.router import Handler
-from astrlite.scopes import CONFIG_EDIT_ADMIN
+from astrlite.principal import CONFIG_EDIT_ADMIN
 from astrlite.store import clock
 
 if TYPE_CHECKING:

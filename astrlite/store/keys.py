@@ -18,9 +18,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from astrlite import scopes as scope_names
 from astrlite import sources
-from astrlite.principal import Principal
+from astrlite.principal import DEFAULT_SCOPES, WILDCARD, Principal, ScopeError, normalise
 from astrlite.store import clock
 from astrlite.store.db import Database
 
@@ -28,7 +27,7 @@ KEY_PREFIX = "abk_"
 DISPLAY_PREFIX_CHARS = 12
 TOUCH_INTERVAL_SECONDS = 60.0  # last_used_at is written at most once a minute per key (F15)
 STATIC_KEY_MIN, STATIC_KEY_MAX = 16, 256
-DEFAULT_SCOPE_SET = frozenset(scope_names.DEFAULT_SCOPES)
+DEFAULT_SCOPE_SET = frozenset(DEFAULT_SCOPES)
 
 
 class KeyError_(ValueError):
@@ -48,11 +47,11 @@ def parse_scopes(text: str | None) -> list[str]:
     ScopeError (a KeyError_) says what is wrong, in AstrBot's words. Blank items are
     skipped, so `""` asks for no scope at all."""
     if text is None:
-        return scope_names.normalise(None)
+        return normalise(None)
     requested = [name.strip() for name in text.split(",") if name.strip()]
     try:
-        return scope_names.normalise(requested)
-    except scope_names.ScopeError as error:
+        return normalise(requested)
+    except ScopeError as error:
         raise KeyError_(str(error)) from None
 
 
@@ -79,7 +78,7 @@ def create(
             (name or "").strip() or "Untitled API Key",
             hash_key(raw),
             raw[:DISPLAY_PREFIX_CHARS],
-            json.dumps(scopes if scopes is not None else list(scope_names.DEFAULT_SCOPES)),
+            json.dumps(scopes if scopes is not None else list(DEFAULT_SCOPES)),
             created_by,
             clock.iso(created),
             clock.iso(created),
@@ -166,7 +165,7 @@ class KeyVerifier:
 
     def __init__(self, db: Database, static_keys: list[str]) -> None:
         self.db = db
-        everything = frozenset({scope_names.WILDCARD})
+        everything = frozenset({WILDCARD})
         self._static = {
             hash_key(key): Principal(f"static:{n}", everything)
             for n, key in enumerate(static_keys, 1)

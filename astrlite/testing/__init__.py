@@ -29,10 +29,10 @@ from typing import Any
 import anyio.from_thread
 import anyio.to_thread
 
-from astrlite import scopes as scope_names
 from astrlite import sources
 from astrlite.http.server import Server
 from astrlite.options import Options
+from astrlite.principal import VALID_SCOPES
 from astrlite.runtime import Runtime, start
 from astrlite.store import keys
 from astrlite.store.db import administer
@@ -181,7 +181,7 @@ class AstrliteServer:
             lambda conn: keys.create(
                 conn,
                 name=name,
-                scopes=list(scope_names.VALID_SCOPES) if scopes is None else scopes,
+                scopes=list(VALID_SCOPES) if scopes is None else scopes,
                 expires_in_days=expires_in_days,
                 created_by="testing",
             ),

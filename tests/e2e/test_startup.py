@@ -11,8 +11,8 @@ import pytest
 
 from astrlite import cli
 from astrlite.options import Options
+from astrlite.principal import DEFAULT_SCOPES
 from astrlite.runtime import StartupError, start
-from astrlite.scopes import DEFAULT_SCOPES
 from astrlite.store import db as store_db
 
 

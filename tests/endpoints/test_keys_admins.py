@@ -16,8 +16,8 @@ import pytest
 
 from astrlite import cli
 from astrlite.options import Options
+from astrlite.principal import DEFAULT_SCOPES
 from astrlite.runtime import start
-from astrlite.scopes import DEFAULT_SCOPES
 from astrlite.store import keys
 from tests.support.server import TEST_KEY, Running, running_server
 

@@ -20,8 +20,7 @@ import anyio.to_thread
 from astrlite import sources
 from astrlite.configs import DEFAULT_FILE, ConfigSet
 from astrlite.errors import ApiError, business
-from astrlite.principal import Principal
-from astrlite.scopes import CHAT_ADMIN
+from astrlite.principal import CHAT_ADMIN, Principal
 
 RESERVED = "username is reserved for an AstrBot administrator"
 CANNOT_SAVE = "Cannot save config.json: {}"

@@ -1,12 +1,11 @@
-"""Scopes of a new key: every normalisation and error row of AstrBot 4.27's key creation,
-and what a stored key's scopes grant."""
+"""Scopes (astrlite.principal): every normalisation and error row of AstrBot 4.27's key
+creation, and what a stored key's scopes grant."""
 
 from __future__ import annotations
 
 import pytest
 
-from astrlite import scopes
-from astrlite.scopes import DEFAULT_SCOPES, ScopeError, grants, normalise
+from astrlite.principal import DEFAULT_SCOPES, VALID_SCOPES, ScopeError, grants, normalise
 
 DEFAULTS = [
     "bot",
@@ -26,7 +25,7 @@ DEFAULTS = [
 def test_the_defaults_in_their_order() -> None:
     assert list(DEFAULT_SCOPES) == DEFAULTS
     assert normalise(None) == DEFAULTS
-    assert (*DEFAULTS, "chat:admin", "config:edit_admin") == scopes.VALID_SCOPES
+    assert (*DEFAULTS, "chat:admin", "config:edit_admin") == VALID_SCOPES
 
 
 @pytest.mark.parametrize(
@@ -42,7 +41,7 @@ def test_the_defaults_in_their_order() -> None:
         (["mcp", "skill"], ["mcp", "skill"]),
         (["file"], ["file"]),
         (["config", "bot"], ["config", "bot", "provider"]),
-        (list(scopes.VALID_SCOPES), list(scopes.VALID_SCOPES)),
+        (list(VALID_SCOPES), list(VALID_SCOPES)),
     ],
 )
 def test_normalisation(requested: list[str], stored: list[str]) -> None:
