@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Key carriers, by the names `auth` knows them (docs/compatibility.md, profiles).
+# Key carriers, by the names http/auth.py knows them by.
 BEARER = "bearer"  # Authorization: Bearer <key>
 APIKEY = "apikey"  # Authorization: ApiKey <key>
 QUERY_API_KEY = "query:api_key"

@@ -1,6 +1,6 @@
 """Who a request acts for: the API key it authenticated with and that key's scopes; the
 scope names, what each includes, and the normalisation a new key's scopes go through
-(AstrBot 4.27's rules, in both profiles; docs/compatibility.md, scopes)."""
+(AstrBot 4.27's rules, in both profiles)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Admin ids (`admins_id`): names a key may chat as only with `chat:admin`, changed only
-with `config:edit_admin` (AstrBot 4.27; docs/compatibility.md, admins).
+with `config:edit_admin` (AstrBot 4.27, in both profiles).
 
 Every config may list admin ids; a name listed in any of them is reserved. The default
 config's list can change while the server runs (PUT /api/v1/system-config), so it is
