@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ def guard_username(username: str, principal: Principal, admins: AdminIds) -> Non
 
 def _save(config_file: Path, admins_id: list[str]) -> None:
     try:
+        mode = stat.S_IMODE(config_file.stat().st_mode)
         current: Any = json.loads(config_file.read_text(encoding="utf-8"))
     except OSError as error:
         raise ApiError(500, CANNOT_SAVE.format(error.strerror)) from None
@@ -80,6 +82,7 @@ def _save(config_file: Path, admins_id: list[str]) -> None:
     temporary = config_file.with_name(f".{config_file.name}.{sources.new_hex()}.tmp")
     try:
         temporary.write_text(json.dumps(current, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        os.chmod(temporary, mode)  # the file may hold tokens: keep who may read it
         os.replace(temporary, config_file)
     except OSError as error:
         temporary.unlink(missing_ok=True)

@@ -341,6 +341,7 @@ def test_changing_admins_id_needs_config_edit_admin() -> None:
     with running_server(compat="4.27", config=CONFIG, http_errors=False) as srv:
         plain = make_key(srv, "config")
         editor = make_key(srv, "config,config:edit_admin")
+        (srv.data_dir / "config.json").chmod(0o600)
         file_before = (srv.data_dir / "config.json").read_text()
         config = system_config(srv, plain).json()["data"]["config"]
         config["admins_id"] = [*config["admins_id"], "api-key-test-admin"]
@@ -364,6 +365,8 @@ def test_changing_admins_id_needs_config_edit_admin() -> None:
         assert chat_error(srv, chatter, username="api-key-test-admin", message="hi") == RESERVED
         saved = json.loads((srv.data_dir / "config.json").read_text())
         assert saved == {**CONFIG, "admins_id": ["astrbot", "api-key-test-admin"]}
+        assert (srv.data_dir / "config.json").stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in srv.data_dir.iterdir() if p.name.endswith(".tmp")] == []
         # Removing an id frees the name at once.
         assert put_config(srv, editor, {"admins_id": []}).json()["message"] == SAVED
         assert chat_events(srv, chatter, username="astrbot", message="hi")[-1]["type"] == "end"
