@@ -17,6 +17,8 @@ setup: $(READY) dist
 
 dist:
 	$(PYTHON) tools/build_pyz.py
+	rm -rf build/lib build/bdist.* *.egg-info   # setuptools leaves moved modules behind
+	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 run: dist
 	$(PYTHON) dist/astrlite.pyz $(ARGS)

@@ -1,4 +1,4 @@
-"""The config files of the data directory (CONTRACT §5), read and validated at start-up.
+"""The config files of the data directory (README, Configuration), read and validated at start-up.
 
 `config.json` is the default config (id `default`); `configs/<id>.json` are more configs,
 id = file stem. Every problem stops the start with the file and what is wrong.
@@ -237,7 +237,7 @@ def load(data_dir: Path, admins_id: tuple[str, ...] = ()) -> ConfigSet:
 
 def bot_ids(config: Config) -> list[str]:
     """GET /api/v1/im/bots: platform ids in config order, de-duplicated, disabled ones
-    included, never the built-in webchat (observed §4.8)."""
+    included, never the built-in webchat (docs/compatibility.md M12)."""
     ids: list[str] = []
     for platform in config.platforms:
         if platform["id"] != WEBCHAT and platform["id"] not in ids:

@@ -1,19 +1,22 @@
-"""AstrBot's JSON envelope {"status","message","data"} (observed §1.2), byte for byte."""
+"""AstrBot's JSON envelope {"status","message","data"} (docs/compatibility.md M1): the
+seed's bytes.
+
+Handlers answer with the running profile's envelope (`Profile.envelope`); these module
+functions are the seed's, for answers sent before a request reaches the app.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from astrlite.compat import SEED
+
 JSON_CONTENT_TYPE = b"application/json"
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
 
 
-def ok(data: Any = None, message: str | None = None) -> bytes:
-    body = {"status": "ok", "message": message, "data": {} if data is None else data}
-    return _encoder.encode(body).encode("ascii") + b"\n"
+def ok(data: Any = None) -> bytes:
+    return SEED.envelope.ok(data)
 
 
 def error(message: str) -> bytes:
-    body = {"status": "error", "message": message, "data": None}
-    return _encoder.encode(body).encode("ascii") + b"\n"
+    return SEED.envelope.error(message)

@@ -41,10 +41,23 @@ def business(status: int, message: str) -> ApiError:
 
 MALFORMED_REQUEST = "Malformed HTTP request"
 MALFORMED_TARGET = "Malformed request target"
+TARGET_TOO_LONG = "Request target too long"
+VERSION_NOT_SUPPORTED = "HTTP version not supported"
 REQUEST_TIMED_OUT = "Request timed out"
 HEADERS_TOO_LARGE = "Request headers too large"
 SERVER_BUSY = "Server busy, try again later"
 INTERNAL_ERROR = "Internal server error"
 NOT_JSON_OBJECT = "Request body must be a JSON object"
-# Both /chat and /im/message refuse a message without content in these words (§4.1.2, §5.3).
+# Both /chat and /im/message refuse a message without content in these words
+# (docs/compatibility.md M3).
 EMPTY_CONTENT = "Message content is empty (reply only is not allowed)"
+
+
+class Invalid(ApiError):
+    """A request body that fails validation under the 4.27 profile: 422 with FastAPI's
+    ``{"detail": [...]}`` body (outside the envelope), each item ``type, loc, msg,
+    input`` (+ ``ctx``) as observed (427 §1.4)."""
+
+    def __init__(self, detail: list[dict[str, object]]) -> None:
+        super().__init__(422, "Request validation failed")
+        self.detail = detail

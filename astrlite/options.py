@@ -7,12 +7,14 @@ is overridable by exactly one flag and one environment variable.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 from astrlite.compat import parse_profile
+from astrlite.http.cors import parse_origins
 
 MIB = 1024 * 1024
 
@@ -21,7 +23,7 @@ MIB = 1024 * 1024
 DEFAULT_MAX_HEADER_BYTES = 16384
 # A chat message of a megabyte is already far beyond any model's context window.
 DEFAULT_MAX_JSON_BYTES = MIB
-# AstrBot's own MAX_CONTENT_LENGTH (observed §1.1).
+# AstrBot's own MAX_CONTENT_LENGTH (docs/compatibility.md M16).
 DEFAULT_MAX_UPLOAD_BYTES = 128 * MIB
 # The whole request head must arrive within this (slowloris guard).
 DEFAULT_HEADER_TIMEOUT = 10.0
@@ -34,9 +36,10 @@ BODY_TIMEOUT_UNIT_BYTES = 8 * MIB
 DEFAULT_WRITE_TIMEOUT = 30.0
 # Each connection costs one descriptor and a few KiB; the soft file limit is raised to fit.
 DEFAULT_MAX_CONNECTIONS = 4096
-# Proxies commonly drop idle streams after 30-60 s; 10 s keeps well inside that.
+# The WebSocket keep-alive ping when --sse-heartbeat is not given (W3); SSE heartbeats
+# default to the profile's (Profile.sse_heartbeat).
 DEFAULT_SSE_HEARTBEAT = 10.0
-# AstrBot's per-session input queue size (observed §4.1.7).
+# AstrBot's per-session input queue size (docs/compatibility.md M16).
 DEFAULT_MAX_SESSION_QUEUE = 128
 DEFAULT_SHUTDOWN_GRACE = 10.0
 
@@ -59,13 +62,21 @@ class Options:
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     write_timeout: float = DEFAULT_WRITE_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
-    sse_heartbeat: float = DEFAULT_SSE_HEARTBEAT
+    sse_heartbeat: float | None = None  # None: the profile's (Profile.sse_heartbeat)
     max_session_queue: int = DEFAULT_MAX_SESSION_QUEUE
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     compat: str = "4.22"
+    no_page: bool = False
+    log_format: str = "text"
+    metrics: bool = False
+    cors_origins: str = ""
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+PORT_MAX = 65535
+# Read from the environment but not options: known, so never reported as a typo.
+OTHER_VARIABLES = ("ASTRLITE_API_KEY",)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -86,10 +97,15 @@ _HELP = {
     "body_timeout": "seconds allowed per 8 MiB of request body (408 beyond)",
     "write_timeout": "seconds allowed for each write to a client",
     "max_connections": "open connections at most (503 beyond)",
-    "sse_heartbeat": "seconds of silence before an SSE heartbeat comment",
+    "sse_heartbeat": "seconds of silence before an SSE heartbeat comment, 0 for none"
+    " (default 10 under --compat 4.22, 1 under 4.27)",
     "max_session_queue": "turns that may wait on one chat session",
     "shutdown_grace": "seconds in-flight requests get to finish on shutdown",
     "compat": "the AstrBot version spoken on the wire: 4.22 (the seed) or 4.27",
+    "no_page": "do not serve the built-in chat page at / (it answers 404 instead)",
+    "log_format": "text (one line for people) or json (one object a line)",
+    "metrics": "serve Prometheus metrics at GET /metrics (no key: keep it off the internet)",
+    "cors_origins": "browser origins allowed to call the API: comma list or *; empty: off",
 }
 
 
@@ -110,43 +126,105 @@ def _parse_bool(text: str) -> bool:
     raise ValueError("expected 1 or 0")
 
 
-def _parse_positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if value < 0:
-            raise ValueError("must not be negative")
+def _parse_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError("expected a whole number, 0 or more") from None
+    if value < 0:
+        raise ValueError("expected a whole number, 0 or more")
+    return value
+
+
+def _parse_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("expected a number of seconds, 0 or more") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError("expected a number of seconds, 0 or more")
+    return value
+
+
+def _parse_port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= PORT_MAX:
+        raise ValueError(f"expected a port number from 0 to {PORT_MAX} (0 picks a free one)")
+    return value
+
+
+def _parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError("expected one of " + ", ".join(choices))
         return value
 
     return parse
 
 
+def _parse_cors(text: str) -> str:
+    parse_origins(text)  # CorsError (a ValueError) says what is wrong
+    return text
+
+
+_SPECIAL: dict[str, Callable[[str], Any]] = {
+    "port": _parse_port,
+    "log_level": _parse_choice(LOG_LEVELS),
+    "log_format": _parse_choice(LOG_FORMATS),
+    "compat": parse_profile,
+    "cors_origins": _parse_cors,
+    "sse_heartbeat": _parse_seconds,  # a float, though its default is None
+}
+
+
 def _converter(name: str, default: Any) -> Callable[[str], Any]:
+    if name in _SPECIAL:
+        return _SPECIAL[name]
     if isinstance(default, bool):
         return _parse_bool
     if isinstance(default, int):
-        return _parse_positive(int)
+        return _parse_count
     if isinstance(default, float):
-        return _parse_positive(float)
-    if name == "log_level":
-        return _parse_log_level
-    if name == "compat":
-        return parse_profile
+        return _parse_seconds
     return str
 
 
-def _parse_log_level(text: str) -> str:
-    level = text.strip().lower()
-    if level not in LOG_LEVELS:
-        raise ValueError("expected one of " + ", ".join(LOG_LEVELS))
-    return level
+def is_switch(name: str) -> bool:
+    """A flag without a value (--http-errors); --access-log takes 1 or 0."""
+    default = Options.__dataclass_fields__[name].default
+    return isinstance(default, bool) and name != "access_log"
+
+
+def flags_with_values() -> frozenset[str]:
+    return frozenset(
+        "--" + f.name.replace("_", "-") for f in fields(Options) if not is_switch(f.name)
+    )
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each ASTRLITE_* variable that no option reads (a typo, most often),
+    naming the closest known one."""
+    known = [env_name(f.name) for f in fields(Options)] + list(OTHER_VARIABLES)
+    warnings = []
+    for name in sorted(environ):
+        if name.startswith("ASTRLITE_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            warnings.append(f"unknown environment variable {name} is ignored{hint}")
+    return warnings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add one flag per option; every flag defaults to None so the env can fill in."""
     for field in fields(Options):
         flag = "--" + field.name.replace("_", "-")
-        help_text = f"{_HELP[field.name]} (env {env_name(field.name)}; default {field.default})"
-        if isinstance(field.default, bool) and field.name != "access_log":
+        default = "" if field.default is None else f"; default {field.default}"
+        help_text = f"{_HELP[field.name]} (env {env_name(field.name)}{default})"
+        if is_switch(field.name):
             parser.add_argument(flag, action="store_const", const="1", default=None, help=help_text)
         else:
             parser.add_argument(flag, default=None, metavar="VALUE", help=help_text)

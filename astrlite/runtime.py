@@ -3,6 +3,7 @@ table and a bound socket. The CLI, the test fixture and the test suite all start
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -11,23 +12,27 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from astrlite import compat, configs
+from astrlite import configs
 from astrlite.background import Background
 from astrlite.chat.admins import AdminIds
 from astrlite.chat.runner import ChatService
-from astrlite.endpoints.files import TemplateRouter
+from astrlite.compat import PROFILES
 from astrlite.endpoints.routes import build_table
 from astrlite.files.attachments import AttachmentStore
 from astrlite.http.app import App
-from astrlite.http.router import RouteTable
+from astrlite.http.cors import parse_origins
+from astrlite.http.router import Router, RouteTable
 from astrlite.http.server import Server, bind
 from astrlite.im.platforms import Platforms
+from astrlite.operations.metrics import Metrics
 from astrlite.options import Options
 from astrlite.providers.registry import ProviderSet
 from astrlite.services import Services
 from astrlite.store import keys
 from astrlite.store.chat import ChatStore
 from astrlite.store.db import Database, StoreError
+from astrlite.store.health import HealthProbe
+from astrlite.store.sessions import SessionStore
 
 if TYPE_CHECKING:
     from astrlite.outbound.registry import ClientRegistry
@@ -107,7 +112,7 @@ def start(
     """
     environ = os.environ if environ is None else environ
     data_dir = prepare_data_dir(Path(options.data_dir))
-    profile = compat.PROFILES[options.compat]
+    profile = PROFILES[options.compat]
     try:
         extra_keys = static_keys(options, environ)
         config_set = configs.load(data_dir, profile.default_admins_id)
@@ -123,17 +128,18 @@ def start(
         )
         app = App(
             options,
-            TemplateRouter({**build_table(services), **(extra_routes or {})}),
+            Router({**build_table(services), **(extra_routes or {})}),
             services.keys,
             touch=services.keys.touch_if_due,
             background=services.background,
+            metrics=services.metrics,
+            cors=parse_origins(options.cors_origins),
+            profile=services.profile,
         )
         try:
             sock = bind(options.host, options.port)
         except OSError as error:
-            raise StartupError(
-                f"cannot listen on {options.host}:{options.port}: {error.strerror}"
-            ) from None
+            raise StartupError(listen_error(options.host, options.port, error)) from None
     except BaseException:
         db.close()
         raise
@@ -156,6 +162,18 @@ def _client_registry(background: Background) -> Callable[[], ClientRegistry]:
     return clients
 
 
+def listen_error(host: str, port: int, error: OSError) -> str:
+    where = f"cannot listen on {host}:{port}"
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"{where}: the port is in use (another astrlite?); "
+            "choose another with --port (--port 0 picks a free one)"
+        )
+    if error.errno == errno.EACCES and 0 < port < 1024:
+        return f"{where}: ports below 1024 need privileges; choose --port 1024 or above"
+    return f"{where}: {error.strerror or error}; check --host"
+
+
 def _services(
     options: Options,
     data_dir: Path,
@@ -168,18 +186,39 @@ def _services(
 ) -> Services:
     attachments = AttachmentStore(db, data_dir)
     attachments.remove_leftovers()
+    metrics = Metrics() if options.metrics else None
+    profile = PROFILES[options.compat]
     chat = ChatService(
+        profile=profile,
         store=ChatStore(db),
+        sessions=SessionStore(db),
         attachments=attachments,
         configs=config_set,
         providers=providers,
         background=background,
         max_queue=options.max_session_queue,
+        metrics=metrics,
     )
     try:
         platforms = Platforms.build(config_set.default, data_dir, chat, clients)
     except ValueError as error:  # a platform entry that cannot work
         raise StartupError(str(error)) from None
     verifier = keys.KeyVerifier(db, extra_keys)
-    admins = AdminIds.of(config_set, compat.PROFILES[options.compat].default_admins_id, data_dir)
-    return Services(options, config_set, verifier, attachments, chat, platforms, admins, background)
+    if metrics is not None:
+        metrics.gauge("queued_turns", "Chat turns waiting for their session.", chat.queued)
+        metrics.gauge("database_size_bytes", "The database with its write-ahead log.", db.size)
+    health = HealthProbe(db, data_dir)
+    admins = AdminIds.of(config_set, profile.default_admins_id, data_dir)
+    return Services(
+        options,
+        config_set,
+        verifier,
+        attachments,
+        chat,
+        platforms,
+        admins,
+        background,
+        health,
+        metrics,
+        profile,
+    )

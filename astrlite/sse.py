@@ -1,4 +1,4 @@
-"""Server-sent events: the encoder (AstrBot's framing, observed §4.1.3) and a decoder for
+"""Server-sent events: the encoder (AstrBot's framing, docs/compatibility.md M5) and a decoder for
 the streams we read from upstreams.
 
 Every event is exactly ``data: <json>\\n\\n`` where the JSON is ``json.dumps(event,
@@ -12,25 +12,33 @@ import json
 import re
 from typing import Any
 
+from astrlite.compat import Profile
+
 DATA_PREFIX = b"data: "
 EVENT_END = b"\n\n"
 HEARTBEAT = b": heartbeat\n\n"
 
-# The server adds Transfer-Encoding: chunked itself (no Content-Length on a stream).
-SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-type", b"text/event-stream"),
-    (b"cache-control", b"no-cache"),
-    (b"connection", b"keep-alive"),
-)
+
+def sse_headers(profile: Profile) -> tuple[tuple[bytes, bytes], ...]:
+    """The server adds Transfer-Encoding: chunked itself (no Content-Length on a stream)."""
+    return (
+        (b"content-type", profile.sse_content_type),
+        (b"cache-control", b"no-cache"),
+        (b"connection", b"keep-alive"),
+    )
 
 
 def encode_event(event: dict[str, Any]) -> bytes:
     """Frame one event dict as an SSE ``data:`` block."""
-    text = json.dumps(event, ensure_ascii=False)
+    return DATA_PREFIX + encode_json(event) + EVENT_END
+
+
+def encode_json(value: object) -> bytes:
+    """``json.dumps(value, ensure_ascii=False)`` as UTF-8."""
     # A lone surrogate (valid in JSON input, e.g. "\ud800") cannot be UTF-8 encoded. It can
     # only sit inside a JSON string, where backslashreplace writes it as the JSON escape
     # \udXXX, which decodes back to the same string: the stream never breaks on it.
-    return DATA_PREFIX + text.encode("utf-8", "backslashreplace") + EVENT_END
+    return json.dumps(value, ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 # One streamed chunk is a few hundred bytes; this bounds what a broken upstream can make
@@ -68,18 +76,30 @@ class SseDecoder:
             self._after_cr = False
         self._buffer += chunk
         events: list[str] = []
-        start = 0
-        while match := _LINE_END.search(self._buffer, self._scanned):
-            self._line(bytes(self._buffer[start : match.start()]), events)
-            start = self._scanned = match.end()
-            self._after_cr = match.group() == b"\r" and start == len(self._buffer)
-        del self._buffer[:start]
+        if b"\r" in self._buffer:
+            self._split_any(events)
+        else:  # LF only, as nearly every server sends: one split, no pattern
+            end = self._buffer.rfind(b"\n", self._scanned) + 1
+            if end:
+                lines = self._buffer[: end - 1].split(b"\n")
+                del self._buffer[:end]
+                for raw in lines:
+                    self._line(raw, events)
         self._scanned = len(self._buffer)
         if len(self._buffer) + self._data_bytes > self._max:
             raise SseError(f"sent an event longer than {self._max} bytes")
         return events
 
-    def _line(self, raw: bytes, events: list[str]) -> None:
+    def _split_any(self, events: list[str]) -> None:
+        """Lines ended by CRLF, CR or LF."""
+        start = 0
+        while match := _LINE_END.search(self._buffer, self._scanned):
+            self._line(self._buffer[start : match.start()], events)
+            start = self._scanned = match.end()
+            self._after_cr = match.group() == b"\r" and start == len(self._buffer)
+        del self._buffer[:start]
+
+    def _line(self, raw: bytearray, events: list[str]) -> None:
         if self._at_start:
             raw = raw.removeprefix(b"\xef\xbb\xbf")
             self._at_start = False
@@ -88,7 +108,12 @@ class SseDecoder:
                 events.append("\n".join(self._data))
             self._data, self._data_bytes = [], 0
             return
-        field, _, value = raw.decode("utf-8", "replace").partition(":")
+        if raw.startswith(b"data:"):  # the common line, without splitting a decoded copy
+            value = raw[6:] if raw.startswith(b"data: ") else raw[5:]
+            self._data.append(value.decode("utf-8", "replace"))
+            self._data_bytes += len(raw)
+            return
+        field, _, value_text = raw.decode("utf-8", "replace").partition(":")
         if field == "data":
-            self._data.append(value.removeprefix(" "))
+            self._data.append(value_text.removeprefix(" "))
             self._data_bytes += len(raw)

@@ -8,7 +8,6 @@ keeps those pages (upload throughput 0.38x -> 0.52x of a plain socket copy)."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 M_TRIM_THRESHOLD = -1
@@ -22,7 +21,9 @@ def tune_malloc() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # The process's own symbols, libc's among them: ctypes.util.find_library would run
+        # ldconfig in a subprocess (and import tempfile, shutil, lzma) at every start.
+        libc = ctypes.CDLL(None)
     except OSError:
         return False
     mallopt = getattr(libc, "mallopt", None)  # glibc has it; musl does not

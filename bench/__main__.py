@@ -6,7 +6,17 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["startup", "keys", "files", "fixture", "chat", "openai_relay"]
+BENCHMARKS = [
+    "startup",
+    "keys",
+    "files",
+    "fixture",
+    "chat",
+    "ws",
+    "openai_relay",
+    "edge",
+    "observe",
+]
 
 
 def main(args: list[str]) -> int:

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +64,9 @@ class Started:
 def wait_for_answer(url: str, started: float, timeout: float = 20) -> float:
     while time.perf_counter() - started < timeout:
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:
+            # With the key: the first answer a user gets is an authenticated one.
+            probe = urllib.request.Request(url, headers={"X-API-Key": BENCH_KEY})
+            with urllib.request.urlopen(probe, timeout=1) as response:
                 response.read()
                 return time.perf_counter() - started
         except OSError:
@@ -73,9 +75,16 @@ def wait_for_answer(url: str, started: float, timeout: float = 20) -> float:
 
 
 @contextmanager
-def spawned(command: list[str], port: int, probe: str) -> Iterator[Started]:
+def spawned(
+    command: list[str], port: int, probe: str, extra_env: Mapping[str, str] | None = None
+) -> Iterator[Started]:
     """Run a server process until the block ends; ready once `probe` answers."""
-    env = {**os.environ, "ASTRLITE_API_KEY": BENCH_KEY, "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "ASTRLITE_API_KEY": BENCH_KEY,
+        "PYTHONPATH": str(ROOT),
+        **(extra_env or {}),
+    }
     started = time.perf_counter()
     process = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -97,7 +106,7 @@ def server(kind: str, data_dir: str | None = None) -> Iterator[Started]:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         if kind == "astrlite":
-            command, probe = astrlite_command(port, data_dir or tmp), "/api/v1/openapi.json"
+            command, probe = astrlite_command(port, data_dir or tmp), "/api/v1/im/bots"
         else:
             command, probe = uvicorn_command(port), "/"
         with spawned(command, port, probe) as started:

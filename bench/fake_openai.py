@@ -1,5 +1,6 @@
 """A fake OpenAI-compatible upstream for the relay benchmark, run as its own process:
-`python -m bench.fake_openai PORT TOKENS GAP_MS`.
+`python -m bench.fake_openai PORT TOKENS GAP_MS`. A raw asyncio server with TCP_NODELAY;
+bench/fake_openai_stdlib.py sends the same bytes from http.server, without it.
 
 Every ``POST .../chat/completions`` gets a streamed reply the way llama.cpp or OpenAI
 send it: a chunked ``text/event-stream``, one ``chat.completion.chunk`` per token, each
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 
 HEAD = (
@@ -77,6 +79,8 @@ async def serve(port: int, tokens: int, gap: float) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal accepted
         accepted += 1
+        # asyncio sets it already; said here because the other upstream variant does not.
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")

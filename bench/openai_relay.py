@@ -1,21 +1,26 @@
-"""Issue 6: a streamed chat relayed from an OpenAI-compatible upstream through astrlite
-(the ``openai`` provider, dist/astrlite.pyz), beside a client reading the same upstream
-directly, in the same run.
+"""Issues 6 and 17: a streamed chat relayed from an OpenAI-compatible upstream through
+astrlite (the ``openai`` provider, dist/astrlite.pyz), beside a client reading the same
+upstream directly and beside the floor, a bare uvicorn --http h11 app relaying it
+(bench/baseline_relay.py), all in the same run.
 
-The upstream (bench/fake_openai.py, its own process) streams TOKENS tokens, one chunk
-every GAP_MS (a fast local model), then usage and ``[DONE]``. Turns alternate: one read
-directly from the upstream, one through astrlite (POST /api/v1/chat, keep-alive, a new
-session each), RUNS of each. Measured per turn, from the request's first byte:
+Two upstreams, each its own process sending the same bytes: ``http.server`` (keep-alive,
+unbuffered, one write per chunk, no TCP_NODELAY: bench/fake_openai_stdlib.py) and a raw
+asyncio server with TCP_NODELAY (bench/fake_openai.py). Each streams TOKENS tokens, one
+chunk every GAP_MS (a fast local model), then usage and ``[DONE]``.
 
-- time to the first token: the first ``content`` chunk (direct) or the first ``plain``
-  event (through astrlite);
-- total time: to the last byte (``[DONE]``, or astrlite's ``end`` and the last chunk);
-- astrlite's CPU time (utime + stime of its process) over its turns, per relayed token;
-- how many connections astrlite opened to the upstream (the upstream counts them): one
-  per turn means its pooled connection was not reused.
+Paced (per upstream): one keep-alive connection each for the direct client, astrlite
+(POST /api/v1/chat, a new session each turn) and the floor; BLOCKS rounds in which each
+runs TURNS turns back to back (a pooled upstream connection is reused at once, as in a
+real conversation), in rotating order. Per turn, from the request's first byte: time to
+the first token (the first ``content`` chunk direct, the first ``plain`` event relayed)
+and to the last byte. Also each server's CPU per relayed token, and how many upstream
+connections astrlite opened (the upstream counts them).
 
-A second round streams the tokens back to back (no gap) to show the relay's own pace.
-`python -m bench openai_relay`, or `python -m bench.openai_relay` (rebuild the .pyz first).
+Unpaced (asyncio upstream, tokens back to back): tokens/s of one stream, and of STREAMS
+concurrent streams with the p50 time to their first token, astrlite beside the floor,
+REPS interleaved repetitions, medians.
+
+`python -m bench openai_relay` (rebuild the .pyz first: `make dist`).
 """
 
 from __future__ import annotations
@@ -23,28 +28,34 @@ from __future__ import annotations
 import asyncio
 import statistics
 import sys
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 
 from bench.common import Started, free_port, spawned
-from bench.streams import Client, Exchange, astrlite, cpu_seconds, post
+from bench.streams import Client, Exchange, astrlite, connect_all, cpu_seconds, post, uvicorn
 
 TOKENS = 200
 GAP_MS = 2.0  # 500 tokens/s: faster than any edge model, so the relay's cost shows
-RUNS = 20
-UNPACED_RUNS = 20
-WARM_RUNS = 3
+BLOCKS = 5
+TURNS = 4
+WARM_TURNS = 2
+STREAMS = 100
+REPS = 3
 CONTENT = b'"content"'
 PLAIN = b'"type": "plain"'
+UPSTREAMS = {"http.server": "bench.fake_openai_stdlib", "asyncio": "bench.fake_openai"}
+FLOOR = "bench.baseline_relay:app"
 GOAL_FIRST_MS = 2.0
 GOAL_TOTAL = 0.05
+GOAL_RATIO = 1.0
 
 
 @contextmanager
-def upstream(gap_ms: float) -> Iterator[Started]:
+def upstream(module: str, gap_ms: float) -> Iterator[Started]:
     port = free_port()
-    command = [sys.executable, "-m", "bench.fake_openai", str(port), str(TOKENS), str(gap_ms)]
+    command = [sys.executable, "-m", module, str(port), str(TOKENS), str(gap_ms)]
     with spawned(command, port, "/") as started:
         yield started
 
@@ -52,6 +63,16 @@ def upstream(gap_ms: float) -> Iterator[Started]:
 def config(base_url: str) -> dict[str, object]:
     entry = {"id": "up", "type": "openai", "base_url": base_url, "model": "bench"}
     return {"provider": "up", "providers": [entry], "streaming": True}
+
+
+@contextmanager
+def servers(module: str, gap_ms: float) -> Iterator[tuple[Started, Started, Started]]:
+    """The upstream, astrlite relaying it, the floor relaying it."""
+    with ExitStack() as stack:
+        up = stack.enter_context(upstream(module, gap_ms))
+        ours = stack.enter_context(astrlite(config(f"{up.url}/v1")))
+        floor = stack.enter_context(uvicorn(FLOOR, {"BENCH_UPSTREAM": f"127.0.0.1:{up.port}"}))
+        yield up, ours, floor
 
 
 DIRECT = post(
@@ -70,83 +91,156 @@ DIRECT = post(
 RELAYED = post("/api/v1/chat", {"username": "bench", "message": "Tell me a story."})
 
 
-@dataclass
-class Round:
-    direct: list[Exchange]
-    relayed: list[Exchange]
-    cpu_seconds: float
-    connections: int  # opened to the upstream by astrlite
-
-    def first_ms(self, exchanges: list[Exchange]) -> float:
-        return statistics.median(e.to_marker for e in exchanges) * 1000
-
-    def total_ms(self, exchanges: list[Exchange]) -> float:
-        return statistics.median(e.total for e in exchanges) * 1000
-
-
-def check(exchange: Exchange) -> Exchange:
+def check(exchange: Exchange, relayed: bool) -> Exchange:
     if exchange.status != 200 or not exchange.first_marker:
         raise RuntimeError(f"bad stream: status {exchange.status}, {exchange.events} events")
+    if relayed and exchange.events < TOKENS:
+        raise RuntimeError(f"relayed {exchange.events} events for {TOKENS} tokens")
     return exchange
 
 
-async def measure(up: tuple[str, int], ours: tuple[str, int], pid: int, runs: int) -> Round:
-    direct_client = await Client.connect(*up, marker=CONTENT)
-    relay_client = await Client.connect(*ours, marker=PLAIN)
-    for _ in range(WARM_RUNS):
-        check(await direct_client.exchange(DIRECT))
-        check(await relay_client.exchange(RELAYED))
-    direct, relayed = [], []
-    # The whole span (astrlite idles while the direct turns run): /proc counts in ticks
-    # of 10 ms, too coarse to sum per turn.
-    before = cpu_seconds(pid)
-    for _ in range(runs):
-        direct.append(check(await direct_client.exchange(DIRECT)))
-        exchange = check(await relay_client.exchange(RELAYED))
-        if exchange.events < TOKENS:
-            raise RuntimeError(f"relayed {exchange.events} events for {TOKENS} tokens")
-        relayed.append(exchange)
-    await asyncio.sleep(0.05)  # the last turn's history write
-    cpu = cpu_seconds(pid) - before
-    probe = await direct_client.exchange(f"GET / HTTP/1.1\r\nHost: {up[0]}\r\n\r\n".encode())
-    direct_client.close()
-    relay_client.close()
-    # Less the start-up probe's and the direct client's own.
-    return Round(direct, relayed, cpu, int(probe.body) - 2)
+@dataclass
+class Side:
+    """One way of reading the upstream: its client, its turns, its server's process."""
+
+    name: str
+    address: tuple[str, int]
+    marker: bytes
+    request: bytes
+    pid: int | None = None
+    client: Client | None = None
+    connections: int = 0
+    turns: list[Exchange] = field(default_factory=list)
+    later_turns: list[Exchange] = field(default_factory=list)  # 2nd+ of each block
+    cpu: float = 0.0
+
+    async def block(self, turns: int, keep: bool = True) -> None:
+        if self.client is None or self.client.closed.is_set():
+            # Idle through the other sides' blocks: past a server's keep-alive timeout.
+            self.client = await Client.connect(*self.address, marker=self.marker)
+            self.connections += 1
+        before = cpu_seconds(self.pid) if self.pid else 0.0
+        for index in range(turns):
+            done = check(await self.client.exchange(self.request), self.name != "direct")
+            if keep:
+                self.turns.append(done)
+                if index:
+                    self.later_turns.append(done)
+        if keep and self.pid:
+            await asyncio.sleep(0.02)  # astrlite's history write after the last turn
+            self.cpu += cpu_seconds(self.pid) - before
+
+    def first_ms(self, later: bool = False) -> float:
+        turns = self.later_turns if later else self.turns
+        return statistics.median(e.to_marker for e in turns) * 1000
+
+    def total_ms(self) -> float:
+        return statistics.median(e.total for e in self.turns) * 1000
+
+    def cpu_per_token_us(self) -> float:
+        return self.cpu / (len(self.turns) * TOKENS) * 1e6
 
 
-def run(gap_ms: float, runs: int) -> Round:
-    with upstream(gap_ms) as up, astrlite(config(f"{up.url}/v1")) as ours:
-        return asyncio.run(measure(up.address, ours.address, ours.process.pid, runs))
+async def paced(up: Started, ours: Started, floor: Started) -> tuple[list[Side], int]:
+    sides = [
+        Side("direct", up.address, CONTENT, DIRECT),
+        Side("astrlite", ours.address, PLAIN, RELAYED, ours.process.pid),
+        Side("floor", floor.address, PLAIN, RELAYED, floor.process.pid),
+    ]
+    for side in sides:
+        await side.block(WARM_TURNS, keep=False)
+    for index in range(BLOCKS):
+        for side in sides[index % 3 :] + sides[: index % 3]:
+            await side.block(TURNS)
+    probe_client = await Client.connect(*up.address)
+    probe = await probe_client.exchange(f"GET / HTTP/1.1\r\nHost: {up.address[0]}\r\n\r\n".encode())
+    probe_client.close()
+    for side in sides:
+        if side.client is not None:
+            side.client.close()
+    # Less the start-up probe's, this one's, the direct client's and the floor's.
+    others = 2 + sides[0].connections + sides[2].connections
+    return sides, int(probe.body) - others
+
+
+async def one_stream(address: tuple[str, int]) -> float:
+    """tokens/s of one unpaced stream (best of TURNS turns on one connection)."""
+    client = await Client.connect(*address)
+    await client.exchange(RELAYED)
+    rates = [TOKENS / check(await client.exchange(RELAYED), True).total for _ in range(TURNS)]
+    client.close()
+    return max(rates)
+
+
+async def many_streams(address: tuple[str, int]) -> tuple[float, float]:
+    """tokens/s of STREAMS concurrent unpaced streams, and their p50 ms to the first token."""
+    clients = await connect_all(*address, STREAMS)
+    started = time.perf_counter()
+    done = await asyncio.gather(*(client.send(RELAYED) for client in clients))
+    elapsed = max(exchange.ended for exchange in done) - started
+    for client, exchange in zip(clients, done, strict=True):
+        check(exchange, True)
+        client.close()
+    return STREAMS * TOKENS / elapsed, statistics.median(e.to_marker for e in done) * 1000
+
+
+async def unpaced(ours: Started, floor: Started) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = {}
+    for _ in range(REPS):
+        for name, server in (("astrlite", ours), ("floor", floor)):
+            rate = await one_stream(server.address)
+            many, first = await many_streams(server.address)
+            for key, value in (("one", rate), ("many", many), ("first", first)):
+                figures.setdefault(f"{name} {key}", []).append(value)
+    return figures
+
+
+def report_paced(label: str, sides: list[Side], connections: int) -> None:
+    direct, ours, floor = sides
+    d_first = direct.first_ms()
+    print(
+        f"{label}: first token p50, direct {d_first:.2f} ms; added by astrlite "
+        f"{ours.first_ms() - d_first:+.2f} ms (turns after a block's first "
+        f"{ours.first_ms(True) - direct.first_ms(True):+.2f} ms), by the floor "
+        f"{floor.first_ms() - d_first:+.2f} ms (goal: astrlite <= {GOAL_FIRST_MS:g} ms)"
+    )
+    d_total = direct.total_ms()
+    print(
+        f"{label}: total p50, direct {d_total:.1f} ms; added by astrlite "
+        f"{(ours.total_ms() / d_total - 1) * 100:+.1f}%, by the floor "
+        f"{(floor.total_ms() / d_total - 1) * 100:+.1f}% (goal: astrlite <= {GOAL_TOTAL:.0%})"
+    )
+    print(
+        f"{label}: CPU per relayed token, astrlite {ours.cpu_per_token_us():.1f} us, floor "
+        f"{floor.cpu_per_token_us():.1f} us; upstream connections opened by astrlite: "
+        f"{connections} for {BLOCKS * TURNS + WARM_TURNS} turns on {ours.connections} "
+        "client connections"
+    )
+
+
+def report_unpaced(figures: dict[str, list[float]]) -> None:
+    m = {key: statistics.median(values) for key, values in figures.items()}
+    rows = (
+        ("tokens/s, 1 stream", "one", True),
+        (f"tokens/s, {STREAMS} streams", "many", True),
+        (f"first token p50 ms, {STREAMS} streams", "first", False),
+    )
+    for text, key, higher in rows:
+        ours, floor = m[f"astrlite {key}"], m[f"floor {key}"]
+        goal = f"goal >= {GOAL_RATIO:g}" if higher else f"goal <= {GOAL_RATIO:g}"
+        print(
+            f"unpaced, {text}: astrlite {ours:,.1f}, floor {floor:,.1f}, "
+            f"ratio {ours / floor:.2f} ({goal}; medians of {REPS})"
+        )
 
 
 def main() -> None:
-    paced = run(GAP_MS, RUNS)
-    unpaced = run(0.0, UNPACED_RUNS)
-    for label, result, runs in (
-        (f"{TOKENS} tokens {GAP_MS:g} ms apart", paced, RUNS),
-        (f"{TOKENS} tokens back to back", unpaced, UNPACED_RUNS),
-    ):
-        d_first, r_first = result.first_ms(result.direct), result.first_ms(result.relayed)
-        d_total, r_total = result.total_ms(result.direct), result.total_ms(result.relayed)
-        per_token = result.cpu_seconds / (runs * TOKENS) * 1e6
-        paced_goals = result is paced
-        print(
-            f"{label}, p50 of {runs}: first token direct {d_first:.2f} ms, via astrlite "
-            f"{r_first:.2f} ms, added {r_first - d_first:.2f} ms"
-            + (f" (goal <= {GOAL_FIRST_MS:g} ms)" if paced_goals else "")
-        )
-        print(
-            f"{label}, p50 of {runs}: total direct {d_total:.1f} ms, via astrlite "
-            f"{r_total:.1f} ms, added {(r_total / d_total - 1) * 100:.1f}%"
-            + (f" (goal <= {GOAL_TOTAL * 100:.0f}%)" if paced_goals else "")
-        )
-        print(
-            f"{label}: astrlite CPU {per_token:.1f} us per relayed token "
-            f"({result.cpu_seconds * 1000 / runs:.1f} ms per {TOKENS}-token turn); "
-            f"upstream connections opened by astrlite: {result.connections} for "
-            f"{runs + WARM_RUNS} turns"
-        )
+    for label, module in UPSTREAMS.items():
+        with servers(module, GAP_MS) as (up, ours, floor):
+            sides, connections = asyncio.run(paced(up, ours, floor))
+        report_paced(f"{label} upstream, {TOKENS} tokens {GAP_MS:g} ms apart", sides, connections)
+    with servers(UPSTREAMS["asyncio"], 0.0) as (_, ours, floor):
+        report_unpaced(asyncio.run(unpaced(ours, floor)))
 
 
 if __name__ == "__main__":

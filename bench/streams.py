@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import resource
+import socket
 import sys
 import tempfile
 import time
@@ -56,11 +57,11 @@ def astrlite(
 
 
 @contextmanager
-def uvicorn(app: str) -> Iterator[Started]:
+def uvicorn(app: str, env: Mapping[str, str] | None = None) -> Iterator[Started]:
     """A bare ASGI app (``module:attribute``) under uvicorn --http h11."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--http", "h11", "--port", str(port)]
-    with spawned(command, port, "/") as started:
+    with spawned(command, port, "/", env) as started:
         yield started
 
 
@@ -172,10 +173,14 @@ class Client(asyncio.Protocol):
         self._head, self._in_body, self._length, self._tail = b"", False, None, b""
         self.on_event = asyncio.Event()
         self._transport.write(request)
+        # The client must not be what waits: acknowledge at once while the response
+        # streams (a server without TCP_NODELAY would otherwise wait out a delayed ACK).
+        sock = self._transport.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         return self._done
 
-    async def exchange(self, request: bytes) -> Exchange:
-        return await self.send(request)
+    async def exchange(self, request: bytes, timeout: float = 60) -> Exchange:
+        return await asyncio.wait_for(self.send(request), timeout)
 
     def data_received(self, data: bytes) -> None:
         now = time.perf_counter()

@@ -1,4 +1,5 @@
-"""What a turn saves as bot history rows: observed §4.1.5, followed literally.
+"""What a turn saves as bot history rows: AstrBot's rules, followed literally
+(docs/compatibility.md M6).
 
 Feed every back-queue event of a turn, in order, including events injected into the
 stream by ``/im/message``. ``feed`` returns the content of a bot history row at each save
@@ -30,7 +31,7 @@ from astrlite.chat.events import (
     CHAIN_TOOL_CALL_RESULT,
     MEDIA_TAGS,
     Event,
-    media_name,
+    media_part,
 )
 from astrlite.chat.text import TextBuffer
 
@@ -53,14 +54,16 @@ def is_save_point(event: Mapping[str, Any]) -> bool:
 class ReplyAccumulator:
     """The route's accumulator for one turn (one back queue)."""
 
-    __slots__ = ("_agent_stats", "_parts", "_reasoning", "_text", "_tool_calls")
+    __slots__ = ("_agent_stats", "_arrival_order", "_parts", "_reasoning", "_text", "_tool_calls")
 
-    def __init__(self) -> None:
+    def __init__(self, *, arrival_order: bool = False) -> None:
+        # 4.27 (Profile.arrival_order): text before a media part is its own part first.
+        self._arrival_order = arrival_order
         self._text = TextBuffer()
         self._reasoning = TextBuffer()
         self._parts: list[dict[str, Any]] = []
         self._agent_stats: dict[str, Any] | None = None
-        # Calls waiting for (or matched to) their result; not reset by a save (observed).
+        # Calls waiting for (or matched to) their result; not reset by a save (as AstrBot, M6).
         self._tool_calls: dict[str, dict[str, Any]] = {}
 
     def feed(self, event: Event, attachment_id: str | None = None) -> BotRow | None:
@@ -73,8 +76,10 @@ class ReplyAccumulator:
         if kind == "plain":
             self._add_plain(event)
         elif kind in MEDIA_TAGS and attachment_id is not None:
-            name = media_name(event)
-            self._parts.append({"type": kind, "attachment_id": attachment_id, "filename": name})
+            if self._arrival_order and self._text:
+                self._parts.append({"type": "plain", "text": self._text.value()})
+                self._text.clear()
+            self._parts.append(media_part(event, attachment_id))
         elif kind == "agent_stats":
             self._agent_stats = dict(event["data"])
         if not is_save_point(event):

@@ -1,5 +1,5 @@
 """A running turn's output: its events go to the client's stream, and its bot rows to
-history, at the save points of §4.1.5 (each followed by ``message_saved``).
+history, at the save points of M6 (each followed by ``message_saved``).
 
 Two writers share a turn: the provider's reply, and messages pushed into the live
 stream by ``/api/v1/im/message`` (``offer``). A lock keeps each writer's batch of events
@@ -17,14 +17,14 @@ from astrlite.background import Background
 from astrlite.chat.accumulator import ReplyAccumulator
 from astrlite.chat.events import (
     MEDIA_TAGS,
+    attachment_saved_event,
     media_event,
-    message_saved_event,
     plain_event,
     proactive_complete_event,
 )
-from astrlite.chat.stream import EventStream
+from astrlite.chat.runs import COMPLETED, Run
 from astrlite.chat.turn import Emit
-from astrlite.sse import encode_event
+from astrlite.compat import Profile
 from astrlite.store.chat import ChatStore
 
 PLAIN = "plain"
@@ -43,6 +43,7 @@ class ProactivePart:
     kind: str
     data: str
     attachment_id: str | None = None
+    filename: str | None = None  # a file's original name (shown under 4.27)
 
 
 def check_parts(parts: Sequence[ProactivePart]) -> None:
@@ -51,15 +52,21 @@ def check_parts(parts: Sequence[ProactivePart]) -> None:
         raise ValueError("a proactive message needs plain, image, record or file parts")
 
 
-def proactive_emits(parts: Sequence[ProactivePart], message_id: str) -> list[Emit]:
-    """The events of an injected message (observed §4.7): one per part, all streaming,
-    then the proactive ``complete`` carrying the last part's data."""
+def proactive_emits(
+    parts: Sequence[ProactivePart], message_id: str, *, display_names: bool = False
+) -> list[Emit]:
+    """The events of an injected message (docs/compatibility.md M12): one per part, all streaming,
+    then the proactive ``complete`` carrying the last part's data. ``display_names``
+    (Profile.file_display_names): a file event carries its original name too."""
     emits = []
     for part in parts:
         if part.kind == PLAIN:
             event = plain_event(part.data, streaming=True, message_id=message_id)
         else:
-            event = media_event(part.kind, part.data, streaming=True, message_id=message_id)
+            display = part.filename if display_names else None
+            event = media_event(
+                part.kind, part.data, streaming=True, message_id=message_id, display_name=display
+            )
         emits.append(Emit(event, part.attachment_id))
     last = str(emits[-1].event["data"])
     emits.append(Emit(proactive_complete_event(last, message_id=message_id)))
@@ -73,27 +80,22 @@ class LiveTurn:
         "_closing",
         "_idle",
         "_offered",
+        "_profile",
         "_reply",
-        "_session_id",
+        "_run",
         "_store",
-        "_stream",
         "message_id",
     )
 
     def __init__(
-        self,
-        message_id: str,
-        session_id: str,
-        stream: EventStream,
-        store: ChatStore,
-        background: Background,
+        self, run: Run, store: ChatStore, background: Background, *, profile: Profile
     ) -> None:
-        self.message_id = message_id
-        self._session_id = session_id
-        self._stream = stream
+        self.message_id = run.run_id
+        self._run = run
+        self._profile = profile
         self._store = store
         self._background = background
-        self._reply = ReplyAccumulator()
+        self._reply = ReplyAccumulator(arrival_order=profile.arrival_order)
         # The lock between the two writers. Not an anyio.Lock, which costs a deque and
         # two backend look-ups per batch: a flag, and an Event only while one waits.
         self._busy = False
@@ -120,11 +122,11 @@ class LiveTurn:
         finally:
             self._release()
 
-    async def finish(self, emits: Iterable[Emit]) -> None:
+    async def finish(self, emits: Iterable[Emit], status: str = COMPLETED) -> None:
         """The reply's last batch (ending with ``end``); nothing is taken after it."""
         self._closing = True
         await self.publish(emits)
-        self._stream.finish()
+        self._run.finish(status)
 
     async def _acquire(self) -> None:
         """No checkpoint when free: a fast provider then fills the stream's buffer before
@@ -156,18 +158,32 @@ class LiveTurn:
             parts = self._offered.pop(0)
             # Its own accumulator: a pushed message is saved as its own row, never mixed
             # with the text of the reply it interrupts.
-            await self._send(proactive_emits(parts, self.message_id), ReplyAccumulator())
+            profile = self._profile
+            emits = proactive_emits(
+                parts, self.message_id, display_names=profile.file_display_names
+            )
+            await self._send(emits, ReplyAccumulator(arrival_order=profile.arrival_order))
 
     async def _send(self, emits: Iterable[Emit], accumulator: ReplyAccumulator) -> None:
         """Events ready together go out as one chunk; a saved row's ``message_saved``
-        follows right after the write."""
-        batch: list[bytes] = []
+        follows right after the write (4.27: ``attachment_saved`` after each media)."""
+        run = self._run
+        run_events = self._profile.run_events
+        checkpoint = run.checkpoint_id
+        shown_checkpoint = checkpoint if run_events else None
+        batch: list[Emit] = []
         for emit in emits:
-            batch.append(encode_event(emit.event))
+            batch.append(emit)
+            kind = emit.event["type"]
+            if run_events and emit.attachment_id is not None and kind in MEDIA_TAGS:
+                batch.append(Emit(attachment_saved_event(emit.attachment_id, kind)))
             row = accumulator.feed(emit.event, emit.attachment_id)
-            if row is not None:
-                await self._stream.send(b"".join(batch))
-                row_id, created_at = await self._store.add_bot_row(self._session_id, row)
-                batch = [encode_event(message_saved_event(row_id, created_at))]
+            if row is not None and emit.saved:
+                await run.send(batch)
+                row_id, created_at = await self._store.add_bot_row(run.session_id, row, checkpoint)
+                saved = run.framing.saved_event(
+                    row_id, created_at, run.session_id, shown_checkpoint
+                )
+                batch = [Emit(saved)]
         if batch:
-            await self._stream.send(b"".join(batch))
+            await run.send(batch)

@@ -12,7 +12,7 @@ from astrlite.files import MEDIA_KINDS
 from astrlite.providers.base import Attachment, ChatMessage, ProviderRequest
 from astrlite.store.chat import BOT_SENDER, HistoryRow
 
-# How AstrBot shows a quoted message to the model (observed §7.4).
+# How AstrBot shows a quoted message to the model (docs/compatibility.md M15).
 QUOTE_TEMPLATE = "<Quoted Message>\n({sender}): {text}\n</Quoted Message>\n"
 
 

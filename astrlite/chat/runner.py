@@ -14,21 +14,36 @@ created the session row.
 
 from __future__ import annotations
 
+import heapq
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
+import anyio.lowlevel
+
+from astrlite import sources
 from astrlite.background import Background
 from astrlite.chat import prompt
-from astrlite.chat.events import end_event, session_id_event
+from astrlite.chat.events import (
+    end_event,
+    plain_event,
+    run_started_event,
+    user_message_saved_event,
+)
+from astrlite.chat.framing import SSE, Framing
 from astrlite.chat.live import LiveTurn, ProactivePart, check_parts
+from astrlite.chat.runs import COMPLETED, RUNNING, STOPPED, Run
 from astrlite.chat.stream import EventStream
 from astrlite.chat.turn import Emit, StoreMedia, Turn
 from astrlite.chat.user_message import ParsedMessage
+from astrlite.compat import Profile
 from astrlite.configs import Config, ConfigSet
 from astrlite.errors import INTERNAL_ERROR, business
 from astrlite.files.attachments import AttachmentRow, AttachmentStore
+from astrlite.operations.metrics import Metrics
 from astrlite.providers.base import (
     Attachment,
     ChatMessage,
@@ -38,8 +53,8 @@ from astrlite.providers.base import (
     ProviderRequest,
 )
 from astrlite.providers.registry import ProviderSet
-from astrlite.sse import encode_event
 from astrlite.store.chat import ChatStore, SessionRow, SessionTaken, UserMessage
+from astrlite.store.sessions import SessionStore
 
 log = logging.getLogger("astrlite")
 
@@ -50,6 +65,10 @@ STREAM_BUFFER_CHUNKS = 64
 # F20: the session's display name is the first user message's text, cut to this length.
 TITLE_CHARS = 40
 SENDER_ID = "openapi:{key_id}:{username}"  # F12: never a bare caller-chosen name
+# How long a finished run can still be resumed (a snapshot and `end`).
+RUN_LINGER_SECONDS = 30.0
+# 4.27's words for a selected_provider that does not exist (427 §4.5).
+UNKNOWN_PROVIDER = "LLM 请求失败：未找到指定的提供商 `{}`。请检查提供商配置或重新选择可用模型。"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +89,22 @@ class TurnRequest:
 @dataclass(frozen=True, slots=True)
 class _Queued:
     request: TurnRequest
-    stream: EventStream
+    run: Run
+
+
+@dataclass(slots=True)
+class _Control:
+    """Stops the running turn: at once while it waits on its provider, else right after
+    the batch of events it is sending (so a row is never half written)."""
+
+    scope: anyio.CancelScope | None = None
+    busy: bool = False
+    stop_requested: bool = False
+
+    def stop(self) -> None:
+        self.stop_requested = True
+        if self.scope is not None and not self.busy:
+            self.scope.cancel()
 
 
 @dataclass(slots=True)
@@ -79,6 +113,8 @@ class _Lane:
     # A list, not a deque (whose first block costs 600 bytes): most lanes hold one turn.
     waiting: list[_Queued] = field(default_factory=list)
     running: LiveTurn | None = None
+    current: Run | None = None
+    control: _Control | None = None
 
 
 def title_of(text: str) -> str | None:
@@ -90,20 +126,33 @@ class ChatService:
     def __init__(
         self,
         *,
+        profile: Profile,
         store: ChatStore,
+        sessions: SessionStore,
         attachments: AttachmentStore,
         configs: ConfigSet,
         providers: ProviderSet,
         background: Background,
         max_queue: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.sessions = sessions  # what the 4.27 session routes do to a session
         self.attachments = attachments
         self._configs = configs
         self._providers = providers
         self._background = background
         self._max_queue = max_queue
+        self._profile = profile
         self._lanes: dict[str, _Lane] = {}
+        self._runs: dict[str, Run] = {}  # live and recently finished, by run id
+        self._expiring: list[tuple[float, str]] = []  # a heap of (expiry, run id)
+        self.run_linger = RUN_LINGER_SECONDS
+        self._metrics = metrics
+
+    def queued(self) -> int:
+        """Turns waiting behind a running turn of their session."""
+        return sum(len(lane.waiting) for lane in self._lanes.values())
 
     def creator_of(self, session_id: str) -> str | None:
         """Who owns the session: its row, or the turn about to create it."""
@@ -119,21 +168,69 @@ class ChatService:
         """One page of a creator's sessions, newest activity first (F17), and the total."""
         return self.store.list_sessions(creator, platform_id, offset, limit)
 
-    def submit(self, request: TurnRequest) -> EventStream:
-        """Queue a validated turn and return its stream; business 429 when the session
-        already has ``max_queue`` turns waiting. Nothing is awaited, so what the caller
-        checked still holds."""
+    def submit(self, request: TurnRequest, framing: Framing = SSE) -> EventStream:
+        """Queue a validated turn and return its stream, its events encoded by
+        ``framing``; business 429 when the session already has ``max_queue`` turns
+        waiting. Nothing is awaited, so what the caller checked still holds."""
         lane = self._lanes.get(request.session_id)
         if lane is not None and len(lane.waiting) >= self._max_queue:
             raise business(429, TOO_MANY_QUEUED)
-        first = encode_event(session_id_event(request.session_id))
-        queued = _Queued(request, EventStream(first, STREAM_BUFFER_CHUNKS))
+        self._forget_expired()
+        first = framing.first(request.session_id, request.message_id)
+        stream = EventStream(first, STREAM_BUFFER_CHUNKS)
+        checkpoint_id = sources.new_uuid()
+        run = Run(
+            request.message_id, request.session_id, request.username, checkpoint_id, stream, framing
+        )
         if lane is None:
             lane = _Lane(request.username)
             self._background.start_soon(self._work, request.session_id, lane)
             self._lanes[request.session_id] = lane
-        lane.waiting.append(queued)
-        return queued.stream
+        lane.waiting.append(_Queued(request, run))
+        self._runs[run.run_id] = run
+        return stream
+
+    def run(self, run_id: str) -> Run | None:
+        """A resumable run (one streamed as SSE, as in 4.27) that is live or finished
+        less than ``run_linger`` seconds ago."""
+        self._forget_expired()
+        run = self._runs.get(run_id)
+        return run if run is not None and run.framing.sse else None
+
+    def active_runs(self, session_id: str) -> list[Run]:
+        """The session's unfinished runs, in creation order (running first)."""
+        lane = self._lanes.get(session_id)
+        if lane is None:
+            return []
+        runs = [] if lane.current is None or lane.current.finished else [lane.current]
+        return runs + [queued.run for queued in lane.waiting]
+
+    def stop(self, session_id: str) -> list[Run]:
+        """Stop the session's running turn (it saves what it generated, then ends) and
+        drop its waiting turns (they end at once; nothing of theirs was saved). Returns
+        the runs stopped; await ``run.wait_done()`` to know they are over."""
+        lane = self._lanes.get(session_id)
+        if lane is None:
+            return []
+        stopped = [queued.run for queued in lane.waiting]
+        lane.waiting.clear()
+        for run in stopped:
+            self._finished(run, STOPPED)
+        current, control = lane.current, lane.control
+        if current is not None and control is not None and not current.finished:
+            if not control.stop_requested:
+                stopped.insert(0, current)
+            control.stop()
+        return stopped
+
+    def _finished(self, run: Run, status: str) -> None:
+        run.finish(status, run.framing.end(run.run_id))
+        heapq.heappush(self._expiring, (time.monotonic() + self.run_linger, run.run_id))
+
+    def _forget_expired(self) -> None:
+        now = time.monotonic()
+        while self._expiring and self._expiring[0][0] <= now:
+            self._runs.pop(heapq.heappop(self._expiring)[1], None)
 
     def inject(self, session_id: str, parts: Sequence[ProactivePart]) -> bool:
         """Push a message into the session's running turn, for ``/api/v1/im/message``.
@@ -152,26 +249,29 @@ class ChatService:
         try:
             while lane.waiting:
                 queued = lane.waiting.pop(0)
+                lane.current, lane.control = queued.run, _Control()
                 try:
-                    await self._run(queued.request, queued.stream, lane)
+                    await self._run(queued.request, queued.run, lane)
                 except Exception:
                     log.exception("chat turn %s failed", queued.request.message_id)
                 finally:
-                    lane.running = None
-                    # A turn that stopped early (no provider, a failure) still ends.
-                    if not queued.stream.finished:
-                        queued.stream.finish(_end(queued.request.message_id))
+                    # A turn that stopped early (no provider, a failure) still ends (G5).
+                    stopped = lane.control is not None and lane.control.stop_requested
+                    self._finished(queued.run, STOPPED if stopped else COMPLETED)
+                    lane.running = lane.control = None
         finally:
             del self._lanes[session_id]
             for queued in lane.waiting:  # only after a cancellation (shutdown)
-                queued.stream.finish()
+                queued.run.finish(STOPPED)
 
-    async def _run(self, request: TurnRequest, stream: EventStream, lane: _Lane) -> None:
+    async def _run(self, request: TurnRequest, run: Run, lane: _Lane) -> None:
+        profile = self._profile
         user = UserMessage(
             sender_id=SENDER_ID.format(key_id=request.key_id, username=request.username),
             sender_name=request.username,
             parts=request.message.parts,
             title=title_of(request.message.text),
+            checkpoint_id=run.checkpoint_id,
         )
         try:
             started = await self.store.start_turn(
@@ -182,42 +282,99 @@ class ChatService:
                 "session %r was taken before turn %s", request.session_id, request.message_id
             )
             return
+        run.status = RUNNING
+        if profile.run_events:
+            saved = user_message_saved_event(
+                started.user_row_id, started.created_at, run.checkpoint_id
+            )
+            await run.send([Emit(saved)], replayed=False)
+            await run.send([Emit(run_started_event(run.run_id))])
+        control = lane.control
+        if control is None or control.stop_requested:
+            return
         config = self._config(started.config_id)
-        provider = self._providers.get(config.id, request.provider_id or config.provider)
-        if provider is None:  # an unknown selected_provider: just `end` (§4.1.6)
+        provider_id = request.provider_id or config.provider
+        provider = self._providers.get(config.id, provider_id)
+        if self._metrics is not None:
+            self._metrics.turns_started += 1
+        live = LiveTurn(run, self.store, self._background, profile=profile)
+        if provider is None:  # an unknown selected_provider (4.22: just `end`, as AstrBot, M5)
+            log.warning(
+                "chat turn %s: no provider %r in config %s; the reply is empty",
+                request.message_id,
+                provider_id,
+                config.id,
+            )
+            if self._metrics is not None:
+                self._metrics.turns_failed += 1
+            if profile.run_events:
+                text = UNKNOWN_PROVIDER.format(provider_id)
+                shown = plain_event(text, streaming=False, message_id=run.run_id)
+                await live.finish([Emit(shown), Emit(end_event(run.run_id))])
             return
         streaming = config.streaming if request.streaming is None else request.streaming
         asked = self._provider_request(request, config, started.user_row_id, streaming)
-        live = LiveTurn(
-            request.message_id, request.session_id, stream, self.store, self._background
-        )
         lane.running = live
         turn = Turn(
-            request.message_id, streaming=streaming, display_reasoning=config.display_reasoning
+            request.message_id,
+            streaming=streaming,
+            display_reasoning=config.display_reasoning,
+            stats_first=profile.stats_first,
+            context_tokens=profile.context_tokens,
+            file_display_names=profile.file_display_names,
         )
-        await self._reply(live, turn, provider, asked, request.key_id)
+        await self._reply(live, turn, provider, asked, request.key_id, control)
 
     async def _reply(
-        self, live: LiveTurn, turn: Turn, provider: Provider, asked: ProviderRequest, key_id: str
+        self,
+        live: LiveTurn,
+        turn: Turn,
+        provider: Provider,
+        asked: ProviderRequest,
+        key_id: str,
+        control: _Control,
     ) -> None:
         events = provider.reply(asked)
+        first = True
         try:
-            async for event in events:
-                out = turn.feed(event)
-                if isinstance(out, StoreMedia):
-                    out = await self._store_media(turn, out, key_id)
-                if out:
-                    await live.publish(out)
+            with anyio.CancelScope() as control.scope:
+                async for event in events:
+                    control.busy = True
+                    out = turn.feed(event)
+                    if isinstance(out, StoreMedia):
+                        out = await self._store_media(turn, out, key_id)
+                    if out:
+                        await live.publish(out)
+                        if first:
+                            # The first events leave now, not after the rest of a burst (a
+                            # whole reply can arrive in one upstream read): time to the
+                            # first token under load, for one checkpoint per turn.
+                            first = False
+                            await anyio.lowlevel.checkpoint()
+                    control.busy = False
+                    if control.stop_requested:
+                        break
         except ProviderError as error:
+            log.warning("provider %s failed: %s", provider.id, error)
+            self._count_failure(provider.id)
             final = turn.fail(str(error))
         except Exception:
             log.exception("provider %s failed", provider.id)
+            self._count_failure(provider.id)
             final = turn.fail(INTERNAL_ERROR)
         else:
-            final = turn.finish()
+            if self._metrics is not None:
+                self._metrics.turns_finished += 1
+            final = turn.stop() if control.stop_requested else turn.finish()
         finally:
+            control.scope = None
             await _close(events)
-        await live.finish(final)
+        await live.finish(final, STOPPED if control.stop_requested else COMPLETED)
+
+    def _count_failure(self, provider_id: str) -> None:
+        if self._metrics is not None:
+            self._metrics.turns_failed += 1
+            self._metrics.upstream_error(provider_id)
 
     async def _store_media(self, turn: Turn, out: StoreMedia, key_id: str) -> list[Emit]:
         media = out.media
@@ -257,10 +414,6 @@ class ChatService:
     def _for_provider(self, row: AttachmentRow) -> Attachment:
         path = str(self.attachments.absolute(row))
         return Attachment(row.kind, path, row.mime_type, row.original_name)
-
-
-def _end(message_id: str) -> bytes:
-    return encode_event(end_event(message_id))
 
 
 async def _close(events: AsyncIterator[ProviderEvent]) -> None:

@@ -21,7 +21,7 @@ The back queue's consumer sends each ``emit.event`` and feeds it, with
 ``emit.attachment_id``, to the turn's ``ReplyAccumulator``, which returns a row to write
 (then ``message_saved``) exactly where ``emit.save_point`` is true.
 
-What comes out (observed §4.1.6, plus F7 for errors):
+What comes out (docs/compatibility.md M5 and M6, plus F7 for errors):
 
 - streaming: a ``plain`` per text delta (``streaming`` true), a ``plain`` with chain_type
   ``reasoning`` per reasoning delta when reasoning is displayed, tool events as they come
@@ -32,15 +32,19 @@ What comes out (observed §4.1.6, plus F7 for errors):
   ``🤔 思考: <reasoning>\\n`` when reasoning is displayed, then the text. Each becomes its
   own history row. Then ``agent_stats`` and ``end``.
 - hidden reasoning is neither sent nor stored.
-- video replies are dropped (the webchat side never sends video, observed).
+- video replies are dropped (the webchat side never sends video, M12).
 - a provider error: what was sent stays sent (held-back text is dropped), then
   ``plain`` ``LLM 响应错误: <reason>`` (``streaming`` false, so it is saved),
   ``agent_stats`` and ``end``; no ``complete``.
 
+With ``stats_first`` (the 4.27 profile) ``agent_stats`` opens the closing events, before
+a non-streaming reply's held text, and a provider error is the reply's text in the turn's
+mode (see ``fail``). ``stop`` closes a turn its client stopped (G5).
+
 ``agent_stats`` sums every ``Usage``; ``start_time`` is when the Turn was made,
 ``end_time`` when it finished, ``time_to_first_token`` the first non-empty text or
 reasoning delta (displayed or not) minus the start, and 0.0 when none came or when not
-streaming (as observed). Tool ``ts`` values are clock readings at the tool events.
+streaming (as AstrBot does, M6). Tool ``ts`` values are clock readings at the tool events.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from astrlite.chat.events import (
     MEDIA_TAGS,
     AgentStats,
     Event,
+    PlainDeltas,
     agent_stats_event,
     complete_event,
     end_event,
@@ -85,11 +90,13 @@ class Emit:
 
     event: Event
     attachment_id: str | None = None
+    wire: bytes | None = None  # encode_event(event), when made more cheaply
+    saved: bool = True  # False: never a save point (a stopped turn's empty ``complete``)
 
     @property
     def save_point(self) -> bool:
         """A bot row is written right after this event (the accumulator's rule)."""
-        return is_save_point(self.event)
+        return self.saved and is_save_point(self.event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +114,21 @@ class Turn:
 
     __slots__ = (
         "_clock",
+        "_context_tokens",
+        "_deltas",
         "_display_reasoning",
+        "_file_display_names",
         "_finished",
         "_first_token",
         "_input_cached",
         "_input_other",
+        "_media_sent",
         "_message_id",
         "_output",
         "_reasoning",
+        "_reasoning_deltas",
         "_start",
+        "_stats_first",
         "_streaming",
         "_text",
     )
@@ -126,10 +139,16 @@ class Turn:
         *,
         streaming: bool,
         display_reasoning: bool,
+        stats_first: bool = False,
+        context_tokens: bool = False,
+        file_display_names: bool = False,
         clock: Callable[[], float] = sources.timestamp,
     ) -> None:
         self._message_id = message_id
         self._streaming = streaming
+        self._stats_first = stats_first
+        self._context_tokens = context_tokens
+        self._file_display_names = file_display_names
         self._display_reasoning = display_reasoning
         self._clock = clock
         self._start = clock()
@@ -141,6 +160,9 @@ class Turn:
         self._input_cached = 0
         self._output = 0
         self._finished = False
+        self._deltas: PlainDeltas | None = None
+        self._reasoning_deltas: PlainDeltas | None = None
+        self._media_sent = False
 
     def feed(self, event: ProviderEvent) -> list[Emit] | StoreMedia:
         """The events that follow from one provider event, or a request to store media."""
@@ -171,9 +193,12 @@ class Turn:
     def media_stored(self, request: StoreMedia, stored_name: str, attachment_id: str) -> list[Emit]:
         """Announce media stored as ``stored_name`` (the name in ``[IMAGE]<name>``)."""
         self._check_open()
+        self._media_sent = True
         mid = self._message_id
+        media = request.media
+        display = media.filename if self._file_display_names else None
         event = media_event(
-            request.media.kind, stored_name, streaming=self._streaming, message_id=mid
+            media.kind, stored_name, streaming=self._streaming, message_id=mid, display_name=display
         )
         return self._after_flush(event, attachment_id)
 
@@ -181,8 +206,8 @@ class Turn:
         """The closing events of a reply that ended normally; ``end`` is last."""
         self._check_open()
         mid = self._message_id
-        out = self._flush()
-        out.append(Emit(agent_stats_event(self._stats())))
+        stats = Emit(agent_stats_event(self._stats()))
+        out = [stats, *self._flush()] if self._stats_first else [*self._flush(), stats]
         if self._streaming:
             complete = complete_event(self._text.value(), self._reasoning.value(), message_id=mid)
             out.append(Emit(complete))
@@ -191,15 +216,36 @@ class Turn:
         return out
 
     def fail(self, reason: str) -> list[Emit]:
-        """The closing events after a ProviderError (F7); ``end`` is last."""
+        """The closing events after a ProviderError; ``end`` is last. F7 (4.22): the
+        error as a full ``plain``, then ``agent_stats``. 4.27: ``agent_stats``, then the
+        error as the reply's text in the turn's mode (a delta and ``complete``)."""
         self._check_open()
-        error = plain_event(ERROR_PREFIX + reason, streaming=False, message_id=self._message_id)
+        mid = self._message_id
+        text = ERROR_PREFIX + reason
         self._finished = True
-        return [
-            Emit(error),
-            Emit(agent_stats_event(self._stats())),
-            Emit(end_event(self._message_id)),
-        ]
+        stats = Emit(agent_stats_event(self._stats()))
+        if not self._stats_first:
+            error = plain_event(text, streaming=False, message_id=mid)
+            return [Emit(error), stats, Emit(end_event(mid))]
+        out = [stats, Emit(plain_event(text, streaming=self._streaming, message_id=mid))]
+        if self._streaming:
+            out.append(Emit(complete_event(text, "", message_id=mid)))
+        return [*out, Emit(end_event(mid))]
+
+    def stop(self) -> list[Emit]:
+        """The closing events of a turn stopped by its client (G5): what was generated is
+        sent in full and saved (a non-streaming turn's held text, a streaming turn's
+        ``complete``); an empty ``complete`` saves nothing. ``end`` is last."""
+        self._check_open()
+        mid = self._message_id
+        out = self._flush()
+        if self._streaming:
+            text, reasoning = self._text.value(), self._reasoning.value()
+            complete = complete_event(text, reasoning, message_id=mid)
+            out.append(Emit(complete, saved=bool(text or reasoning or self._media_sent)))
+        out.append(Emit(end_event(mid)))
+        self._finished = True
+        return out
 
     def _on_text(self, text: str) -> list[Emit]:
         if not text:
@@ -208,7 +254,10 @@ class Turn:
         self._text.append(text)
         if not self._streaming:
             return []
-        return [Emit(plain_event(text, streaming=True, message_id=self._message_id))]
+        if self._deltas is None:
+            self._deltas = PlainDeltas(self._message_id)
+        event = plain_event(text, streaming=True, message_id=self._message_id)
+        return [Emit(event, wire=self._deltas.encode(text))]
 
     def _on_reasoning(self, text: str) -> list[Emit]:
         if not text:
@@ -219,10 +268,12 @@ class Turn:
         self._reasoning.append(text)
         if not self._streaming:
             return []
+        if self._reasoning_deltas is None:
+            self._reasoning_deltas = PlainDeltas(self._message_id, CHAIN_REASONING)
         event = plain_event(
             text, streaming=True, chain_type=CHAIN_REASONING, message_id=self._message_id
         )
-        return [Emit(event)]
+        return [Emit(event, wire=self._reasoning_deltas.encode(text))]
 
     def _after_flush(self, event: Event, attachment_id: str | None = None) -> list[Emit]:
         return [*self._flush(), Emit(event, attachment_id)]
@@ -255,6 +306,7 @@ class Turn:
             start_time=self._start,
             end_time=self._clock(),
             time_to_first_token=first,
+            context_tokens=self._context_tokens,
         )
 
     def _check_open(self) -> None:

@@ -1,4 +1,5 @@
-"""The message of ``POST /api/v1/chat``, parsed in AstrBot's non-strict mode (observed §5.2).
+"""The message of ``POST /api/v1/chat``, parsed in AstrBot's non-strict mode
+(docs/compatibility.md M11).
 
 A string is stripped and becomes one plain part. In a list, every item that is not a
 usable part is dropped silently: non-objects, unknown types, empty plains, replies

@@ -1,7 +1,9 @@
-"""POST /api/v1/chat (an SSE stream, observed §4.1) and GET /api/v1/chat/sessions (§4.3).
+"""POST /api/v1/chat (an SSE stream, docs/compatibility.md M5) and GET /api/v1/chat/sessions
+(M8).
 
-The chat checks run in the original's order (username, session ownership, config_id then
-config_name, message present, content) and all of them before anything changes (F3).
+The chat checks run in the original's order (username, admin ids, session ownership,
+config_id then config_name, message present, content) and all of them before anything
+changes (F3).
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from astrlite.chat.admins import AdminIds, guard_username
 from astrlite.chat.prompt import quote_of
 from astrlite.chat.runner import ChatService, TurnRequest
 from astrlite.chat.user_message import Lookups, Quote, parse_message
+from astrlite.compat import Profile
 from astrlite.configs import ConfigSet
-from astrlite.errors import EMPTY_CONTENT, business
+from astrlite.endpoints import validation
+from astrlite.errors import EMPTY_CONTENT, Invalid, business
 from astrlite.http.request import Request
 from astrlite.http.response import Response, json_ok
 from astrlite.http.router import Handler
 from astrlite.principal import Principal
-from astrlite.sse import SSE_HEADERS
+from astrlite.sse import sse_headers
 
 if TYPE_CHECKING:
     from astrlite.services import Services
@@ -35,28 +39,32 @@ PAGE_NOT_INTEGER = "page and page_size must be integers"
 
 DEFAULT_PAGE = 1
 DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100  # observed §4.3: larger sizes are clamped
+MAX_PAGE_SIZE = 100  # larger sizes are clamped, as AstrBot does (M8)
 
 
 def post_chat(services: Services) -> Handler:
     chat = services.chat
-    heartbeat = services.options.sse_heartbeat or None  # 0 turns heartbeats off
+    profile = services.profile
+    heartbeat = services.sse_heartbeat
+    headers = sse_headers(profile)
 
     async def handle(request: Request) -> Response:
-        body = await request.json_object(services.options.max_json_bytes)
+        limit = services.options.max_json_bytes
+        body = await validation.request_object(request, limit, validate=profile.validation_422)
         assert request.principal is not None  # the app authenticates every /api/v1 call
-        turn = accept(body, request.principal, chat, services.configs, services.admins)
+        turn = accept(body, request.principal, chat, services.configs, services.admins, profile)
         stream = chat.submit(turn)
-        return Response(200, list(SSE_HEADERS), stream.body(heartbeat))
+        return Response(200, list(headers), stream.body(heartbeat))
 
     return handle
 
 
 def list_sessions(services: Services) -> Handler:
     chat = services.chat
+    style = services.profile.envelope
 
     async def handle(request: Request) -> Response:
-        username = _username(request.query_value("username"))
+        username = username_of(request.query_value("username"))
         try:
             page = _integer(request.query_value("page"), DEFAULT_PAGE)
             page_size = _integer(request.query_value("page_size"), DEFAULT_PAGE_SIZE)
@@ -68,7 +76,9 @@ def list_sessions(services: Services) -> Handler:
             username, request.query_value("platform_id"), (page - 1) * page_size, page_size
         )
         listed = [session.listed() for session in sessions]
-        return json_ok({"sessions": listed, "page": page, "page_size": page_size, "total": total})
+        return json_ok(
+            {"sessions": listed, "page": page, "page_size": page_size, "total": total}, style
+        )
 
     return handle
 
@@ -79,19 +89,25 @@ def accept(
     chat: ChatService,
     configs: ConfigSet,
     admins: AdminIds,
+    profile: Profile,
 ) -> TurnRequest:
-    """Check a chat request in the original's order; business errors for what fails."""
+    """Check a chat request in the original's order; business errors for what fails
+    (4.27: field types first, as a 422)."""
+    if profile.request_flags:
+        streaming: bool | None = typed_streaming_of(body)
+    else:
+        streaming = streaming_of(body, null_streams=profile.null_streams)
     key_id = principal.key_id
-    username = _username(body.get("username"))
+    username = username_of(body.get("username"))
     guard_username(username, principal, admins)  # right after the username checks
-    session_id = _session_id(body)
+    session_id = session_id_of(body)
     creator = chat.creator_of(session_id)
     if creator is not None and creator != username:
         raise business(403, SESSION_TAKEN)
-    config_choice = _config_choice(body, configs)
+    config_choice = config_choice_of(body, configs)
     if "message" not in body:
         raise business(400, MISSING_MESSAGE)
-    message = parse_message(body["message"], _lookups(chat, key_id, session_id))
+    message = parse_message(body["message"], lookups(chat, key_id, session_id))
     if not message.has_content:
         raise business(400, EMPTY_CONTENT)
     return TurnRequest(
@@ -100,14 +116,14 @@ def accept(
         username=username,
         key_id=key_id,
         message=message,
-        streaming=_streaming(body),
-        provider_id=_optional_text(body.get("selected_provider")),
-        model=_optional_text(body.get("selected_model")),
+        streaming=streaming,
+        provider_id=optional_text(body.get("selected_provider")),
+        model=optional_text(body.get("selected_model")),
         config_choice=config_choice,
     )
 
 
-def _username(value: Any) -> str:
+def username_of(value: Any) -> str:
     if value is None:
         raise business(400, MISSING_USERNAME)
     username = str(value).strip()
@@ -116,7 +132,7 @@ def _username(value: Any) -> str:
     return username
 
 
-def _session_id(body: dict[str, Any]) -> str:
+def session_id_of(body: dict[str, Any]) -> str:
     """F4: absent, null or blank is a new UUID (null does not fall back to the alias);
     anything else is ``str(value).strip()``, used and echoed as that string."""
     value = body["session_id"] if "session_id" in body else body.get("conversation_id")
@@ -124,14 +140,14 @@ def _session_id(body: dict[str, Any]) -> str:
     return session_id or sources.new_uuid()
 
 
-def _config_choice(body: dict[str, Any], configs: ConfigSet) -> str | None:
+def config_choice_of(body: dict[str, Any], configs: ConfigSet) -> str | None:
     """The config to bind the session to (``default`` unbinds it); None: unchanged."""
-    config_id = _optional_text(body.get("config_id"))
+    config_id = optional_text(body.get("config_id"))
     if config_id is not None:
         if configs.by_id(config_id) is None:
             raise business(404, CONFIG_ID_NOT_FOUND.format(config_id))
         return config_id
-    name = _optional_text(body.get("config_name"))
+    name = optional_text(body.get("config_name"))
     if name is None:
         return None
     matched = configs.by_name(name)
@@ -142,16 +158,50 @@ def _config_choice(body: dict[str, Any], configs: ConfigSet) -> str | None:
     return matched[0].id
 
 
-def _streaming(body: dict[str, Any]) -> bool | None:
-    """Absent: stream; null: the config decides; anything else by Python truthiness
-    (so the string "false" streams, as observed)."""
+def streaming_of(body: dict[str, Any], *, null_streams: bool = False) -> bool | None:
+    """Absent: stream; null: the config decides (``null_streams``, 4.27: stream);
+    anything else by Python truthiness (so the string "false" streams, as in AstrBot:
+    M14)."""
     if "enable_streaming" not in body:
         return True
     value = body["enable_streaming"]
-    return None if value is None else bool(value)
+    if value is None:
+        return True if null_streams else None
+    return bool(value)
 
 
-def _optional_text(value: Any) -> str | None:
+_STRING_FIELDS = ("username", "session_id", "conversation_id", "config_id", "config_name")
+_FLAGS = ("enable_streaming", "enable_inline_genui", "enable_default_system_prompt")
+
+
+def typed_streaming_of(body: dict[str, Any]) -> bool:
+    """4.27 (427 §4.1): the field types (a 422 listing every problem), then streaming
+    from ``flags.enable_streaming``, else the top-level field, else true."""
+    problems: list[dict[str, Any]] = []
+    validation.optional_strings(body, _STRING_FIELDS, problems)
+    top = body.get("enable_streaming")
+    streaming = (
+        None if top is None else validation.lax_bool(top, ["body", "enable_streaming"], problems)
+    )
+    flags = body.get("flags")
+    if flags is not None and not isinstance(flags, dict):
+        problems.append(
+            validation.problem(
+                "model_attributes_type", ["body", "flags"], validation.NOT_OBJECT, flags
+            )
+        )
+    elif flags is not None:
+        for name in _FLAGS:
+            if name in flags:
+                value = validation.lax_bool(flags[name], ["body", "flags", name], problems)
+                if name == "enable_streaming" and value is not None:
+                    streaming = value
+    if problems:
+        raise Invalid(problems)
+    return True if streaming is None else streaming
+
+
+def optional_text(value: Any) -> str | None:
     text = "" if value is None else str(value).strip()
     return text or None
 
@@ -161,7 +211,7 @@ def _integer(value: str | None, default: int) -> int:
     return default if value is None else int(value)
 
 
-def _lookups(chat: ChatService, key_id: str, session_id: str) -> Lookups:
+def lookups(chat: ChatService, key_id: str, session_id: str) -> Lookups:
     attachments = chat.attachments
 
     def quoted(row_id: int) -> Quote | None:

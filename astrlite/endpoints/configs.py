@@ -1,5 +1,6 @@
-"""GET /api/v1/configs (scope config): the config files, default last (observed §4.4, F16),
-and GET /api/v1/chat/configs (scope chat): the same list as AstrBot 4.27's `info_list`."""
+"""GET /api/v1/configs (scope config): the config files, default last
+(docs/compatibility.md M9, F16), and GET /api/v1/chat/configs (scope chat): the same list
+as AstrBot 4.27's `info_list`."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def list_configs(services: Services) -> Handler:
                 {"id": c.id, "name": c.name, "path": c.path, "is_default": c.is_default}
                 for c in services.configs.listed()
             ]
-        }
+        },
+        services.profile.envelope,
     )
 
     async def handle(request: Request) -> Response:
@@ -40,7 +42,8 @@ def list_chat_configs(services: Services) -> Handler:
                 else {"path": c.path, "name": c.name, "id": c.id}
                 for c in services.configs.listed()
             ]
-        }
+        },
+        services.profile.envelope,
     )
 
     async def handle(request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""Attachments, scope file (observed §4.5, §4.6; CONTRACT F8-F11, F14, F16): upload with
+"""Attachments, scope file (docs/compatibility.md M10; F8-F11, F14, F16, G3): upload with
 POST /api/v1/file or /api/v1/files, download with GET /api/v1/file?attachment_id=,
 /api/v1/files/{id}, /api/v1/files/{id}/content or, by stored name (the one in a bot's
 `[IMAGE]<name>`), /api/v1/files/content?filename=; DELETE /api/v1/files/{id} deletes the
@@ -27,7 +27,7 @@ from astrlite.http.auth import MISSING_KEY
 from astrlite.http.dates import http_date
 from astrlite.http.request import Request
 from astrlite.http.response import Headers, Response, json_ok
-from astrlite.http.router import Handler, Route, Router, RouteTable
+from astrlite.http.router import Handler
 
 if TYPE_CHECKING:
     from astrlite.services import Services
@@ -50,9 +50,6 @@ MULTIPART_ENVELOPE_ALLOWANCE = 64 * 1024
 FILE_FIELD = "file"
 # Kinds a browser may show in place; everything else is offered as a download.
 INLINE_KINDS = frozenset({"image", "record", "video"})
-# Types a browser would run as a page or script. sniff() never yields them; a row that
-# carries one anyway (written by an older version, or by hand) is served as bytes.
-ACTIVE_TYPE_MARKERS = ("html", "xml", "javascript", "ecmascript", "svg")
 CACHE_CONTROL = b"private, max-age=0"
 
 
@@ -76,7 +73,8 @@ def upload(services: Services) -> Handler:
                 "type": row.kind,
                 "size": row.size,
                 "mime_type": row.mime_type,
-            }
+            },
+            services.profile.envelope,
         )
 
     return handle
@@ -131,18 +129,17 @@ def delete(services: Services) -> Handler:
         row = store.get(attachment_id, _owner(request))
         if row is None or not await store.delete(row):
             raise business(404, ATTACHMENT_NOT_FOUND)
-        return json_ok({"attachment_id": attachment_id})
+        return json_ok({"attachment_id": attachment_id}, services.profile.envelope)
 
     return handle
 
 
 ID_PATH = "/api/v1/files/{attachment_id}"
-_ID_SEGMENT = ID_PATH.split("/").index("{attachment_id}")
 
 
 def _path_id(request: Request) -> str:
     """The attachment id of /api/v1/files/{attachment_id}[/content] (percent-decoded)."""
-    return request.path.split("/")[_ID_SEGMENT]
+    return request.params["attachment_id"]
 
 
 async def _serve(store: AttachmentStore, request: Request, row: AttachmentRow | None) -> Response:
@@ -317,7 +314,9 @@ def _not_satisfiable(chosen: ranges.RangeNotSatisfiable) -> Response:
 def _presentation(row: AttachmentRow) -> tuple[str, str]:
     """Content-Type and disposition: inline only for media of a passive type (F9)."""
     lowered = row.mime_type.lower()
-    if any(marker in lowered for marker in ACTIVE_TYPE_MARKERS):
+    # sniff() never yields an active type; a row that carries one anyway (written by an
+    # older version, or by hand) is served as bytes.
+    if sniff.is_active_type(lowered):
         return sniff.OCTET_STREAM, "attachment"
     disposition = "inline" if row.kind in INLINE_KINDS else "attachment"
     if lowered.startswith("text/") and "charset" not in lowered:
@@ -334,28 +333,3 @@ def _disposition(disposition: str, filename: str) -> bytes:
 def _header_text(request: Request, name: bytes) -> str | None:
     value = request.header(name)
     return None if value is None else value.decode("latin-1")
-
-
-# -- path templates: ADAPTER, to be replaced by the router's own templates ------------
-# The router matches exact paths only. Until it matches templates itself, runtime builds
-# this subclass, which resolves a path with no exact entry to the first table path with
-# `{name}` segments that fits it (each such segment matches one non-empty segment). The
-# handlers above read their parameter from the path (_path_id), so switching to the
-# router's templates means deleting this class and its use in runtime.start.
-
-
-class TemplateRouter(Router):
-    def __init__(self, table: RouteTable) -> None:
-        super().__init__(table)
-        self._templates = [(path, path.split("/")) for path in table if "{" in path]
-
-    def find(self, method: str, path: str) -> Route | None:
-        if path not in self.table:
-            segments = path.split("/")
-            for template, parts in self._templates:
-                if len(parts) == len(segments) and all(
-                    part == segment or (part.startswith("{") and segment)
-                    for part, segment in zip(parts, segments, strict=True)
-                ):
-                    return super().find(method, template)
-        return super().find(method, path)

@@ -1,6 +1,6 @@
-"""The IM endpoints: GET /api/v1/im/bots (observed §4.8), POST /api/v1/im/message
-(§4.7) and its AstrBot 4.27 name /api/v1/im/messages, and GET /api/v1/im/outbox, which
-exists only when an outbox platform is configured (issue 8)."""
+"""The IM endpoints: GET /api/v1/im/bots, POST /api/v1/im/message and its AstrBot 4.27
+name /api/v1/im/messages (docs/compatibility.md M3, M12), and GET /api/v1/im/outbox,
+which exists only when an outbox platform is configured (issue 8)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from astrlite import configs
-from astrlite.compat import PROFILES
 from astrlite.errors import ApiError, business
 from astrlite.http.request import Request
 from astrlite.http.response import Response, fixed_json_ok, json_ok
@@ -30,7 +29,9 @@ OUTBOX_NOT_FOUND = "outbox platform not found: {}"
 
 
 def list_bots(services: Services) -> Handler:
-    bots = fixed_json_ok({"bot_ids": configs.bot_ids(services.configs.default)})
+    bots = fixed_json_ok(
+        {"bot_ids": configs.bot_ids(services.configs.default)}, services.profile.envelope
+    )
 
     async def handle(request: Request) -> Response:
         return bots()
@@ -42,7 +43,7 @@ def send_message(services: Services) -> Handler:
     """POST /api/v1/im/message and /api/v1/im/messages; each business error is answered
     with the profile's status for these routes when it has one (400 under 4.27)."""
     send = _send_message(services)
-    error_status = PROFILES[services.options.compat].im_error_status
+    error_status = services.profile.im_error_status
     if error_status is None:
         return send
 
@@ -64,7 +65,7 @@ def _send_message(services: Services) -> Handler:
         body = await request.json_object(services.options.max_json_bytes)
         assert request.principal is not None  # the app authenticates every /api/v1 call
         key_id = request.principal.key_id
-        # The original's order (§4.7): message null, umo, its shape, the platform; only
+        # The original's order (M3): message null, umo, its shape, the platform; only
         # then the parts. An absent message is {} and fails as a non-list, non-string.
         if "message" in body and body["message"] is None:
             raise business(400, MISSING_MESSAGE)
@@ -81,10 +82,12 @@ def _send_message(services: Services) -> Handler:
             await platforms.send(platform, Outgoing(umo, message, key_id))
         except SendError as error:
             log.warning("sending to %s failed: %s", umo.platform_id, error)
+            if services.metrics is not None:
+                services.metrics.platform_error(umo.platform_id)
             raise business(502, SEND_FAILED.format(error)) from None
         finally:
             message.close()
-        return json_ok({})
+        return json_ok({}, services.profile.envelope)
 
     return handle
 
@@ -101,6 +104,8 @@ def list_outbox(services: Services) -> Handler | None:
             platform_id not in platforms.outbox_ids or platforms.running(platform_id) is None
         ):
             raise business(404, OUTBOX_NOT_FOUND.format(platform_id))
-        return json_ok({"messages": platforms.outbox.messages(platform_id)})
+        return json_ok(
+            {"messages": platforms.outbox.messages(platform_id)}, services.profile.envelope
+        )
 
     return handle

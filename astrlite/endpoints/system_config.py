@@ -24,6 +24,7 @@ WRONG_TYPE = "格式校验未通过: ['错误的类型 {}: 期望是 {}, 得到�
 
 def get_config(services: Services) -> Handler:
     admins = services.admins
+    style = services.profile.envelope
 
     async def handle(request: Request) -> Response:
         return json_ok(
@@ -32,7 +33,8 @@ def get_config(services: Services) -> Handler:
                 "metadata": {},
                 "server_utc_time": clock.now_iso(),
                 "server_utc_offset_minutes": 0,  # astrlite keeps time in UTC
-            }
+            },
+            style,
         )
 
     return handle
@@ -40,17 +42,18 @@ def get_config(services: Services) -> Handler:
 
 def put_config(services: Services) -> Handler:
     admins = services.admins
+    style = services.profile.envelope
 
     async def handle(request: Request) -> Response:
         body = await request.json_object(services.options.max_json_bytes)
         assert request.principal is not None  # the app authenticates every /api/v1 call
         # Other keys name settings astrlite does not have; they are ignored.
         if "admins_id" not in body or body["admins_id"] == admins.default:
-            return json_ok({}, SAVED)
+            return json_ok({}, style, message=SAVED)
         if not request.principal.allows(CONFIG_EDIT_ADMIN):
             raise ApiError(403, EDIT_ADMIN_REQUIRED)
         await admins.replace_default(_admins_id(body["admins_id"]))
-        return json_ok({}, SAVED)
+        return json_ok({}, style, message=SAVED)
 
     return handle
 

@@ -1,11 +1,12 @@
-"""Decide an upload's MIME type and kind from its first bytes (CONTRACT F9).
+"""Decide an upload's MIME type and kind from its first bytes (docs/compatibility.md F9).
 
 The declared Content-Type is never trusted for images, audio or video: only magic
-numbers make something ``image``, ``record`` or ``video``. Active content (HTML, SVG,
-XML, script: anything whose first character is ``<``) becomes
-``application/octet-stream``, and no active type is ever returned. The declared type
-and the file name only refine a sniffed passive container (a ZIP that is a .docx, text
-that is CSV).
+numbers make something ``image``, ``record`` or ``video``. Active content becomes
+``application/octet-stream``, and no active type is ever returned: bytes whose first
+character is ``<`` (HTML, SVG, XML), and any file that is not media but was declared as
+an active type or named with an active suffix (a script needs no ``<``). Otherwise the
+declared type and the file name only refine a sniffed passive container (a ZIP that is
+a .docx, text that is CSV).
 """
 
 from __future__ import annotations
@@ -131,6 +132,59 @@ _REFINEMENTS: dict[str, dict[str, str]] = {
 
 _KINDS = {"image": "image", "audio": "record", "video": "video"}
 
+# Types a browser runs as a page or a script, beyond the families `is_active_type`
+# recognises by name (any "+xml" type, anything "javascript" or "ecmascript").
+_ACTIVE_TYPES = frozenset(
+    {
+        "text/html",
+        "text/xml",
+        "application/xml",
+        "text/xsl",
+        "text/jscript",
+        "text/vbscript",
+        "text/x-component",
+        "application/hta",
+        "application/x-shockwave-flash",
+        "multipart/x-mixed-replace",
+    }
+)
+# File names that make a browser, or the desktop that opens a download, run the file.
+ACTIVE_SUFFIXES = frozenset(
+    {
+        ".htm",
+        ".html",
+        ".shtml",
+        ".xht",
+        ".xhtml",
+        ".mht",
+        ".mhtml",
+        ".svg",
+        ".svgz",
+        ".xml",
+        ".xsl",
+        ".xslt",
+        ".js",
+        ".mjs",
+        ".cjs",
+        ".jsx",
+        ".vbs",
+        ".hta",
+        ".swf",
+    }
+)
+
+
+def is_active_type(mime: str | None) -> bool:
+    """Whether a browser would run content of this MIME type as a page or a script."""
+    essence = (mime or "").partition(";")[0].strip().lower()
+    subtype = essence.partition("/")[2]
+    return (
+        essence in _ACTIVE_TYPES
+        or subtype.endswith("+xml")
+        or "javascript" in subtype
+        or "ecmascript" in subtype
+    )
+
 
 def sniff(head: bytes, declared: str | None, filename: str) -> Sniffed:
     """MIME type and kind of a file from its first ``SNIFF_BYTES`` bytes.
@@ -142,7 +196,14 @@ def sniff(head: bytes, declared: str | None, filename: str) -> Sniffed:
     if _looks_like_markup(head):
         return Sniffed(OCTET_STREAM, "file")
     mime = _detect(head)
-    return Sniffed(_refine(mime, declared, filename), _KINDS.get(mime.partition("/")[0], "file"))
+    kind = _KINDS.get(mime.partition("/")[0], "file")
+    if kind == "file" and (is_active_type(declared) or _suffix(filename) in ACTIVE_SUFFIXES):
+        return Sniffed(OCTET_STREAM, "file")
+    return Sniffed(_refine(mime, declared, filename), kind)
+
+
+def _suffix(filename: str) -> str:
+    return posixpath.splitext(filename)[1].lower()
 
 
 def _looks_like_markup(head: bytes) -> bool:
@@ -166,7 +227,7 @@ def _refine(mime: str, declared: str | None, filename: str) -> str:
     declared_type = (declared or "").partition(";")[0].strip().lower()
     if declared_type in choices.values():
         return declared_type
-    return choices.get(posixpath.splitext(filename)[1].lower(), mime)
+    return choices.get(_suffix(filename), mime)
 
 
 def _signature(head: bytes) -> str | None:

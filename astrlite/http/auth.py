@@ -1,4 +1,5 @@
-"""API keys on the wire: carriers and their precedence (the profile's order), scopes.
+"""API keys on the wire: carriers and their precedence (the profile's order), scopes
+(docs/compatibility.md M4).
 
 Which scope a route needs is in its route table entry."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import anyio
@@ -21,20 +21,23 @@ from astrlite.errors import (
     HEADERS_TOO_LARGE,
     MALFORMED_REQUEST,
     REQUEST_TIMED_OUT,
+    TARGET_TOO_LONG,
     ApiError,
     PeerGone,
 )
+from astrlite.http import access
 from astrlite.http.app import App
 from astrlite.http.dates import http_date
+from astrlite.http.framing import ChunkSizes, check_head
 from astrlite.http.rawsocket import GONE
-from astrlite.http.request import Request
+from astrlite.http.request import DeclaredTooLarge, Request
 from astrlite.http.response import Response
 from astrlite.http.target import parse_target, redact
 from astrlite.http.transport import Transport
-from astrlite.options import BODY_TIMEOUT_UNIT_BYTES
+from astrlite.http.websocket_channel import WebSocketChannel, WebSocketSession
+from astrlite.options import BODY_TIMEOUT_UNIT_BYTES, DEFAULT_SSE_HEARTBEAT, Options
 
 log = logging.getLogger("astrlite")
-access_log = logging.getLogger("astrlite.access")
 
 # Large enough that a fast upload costs few wake-ups; memory per connection is only
 # what one read returns, since we read when the handler asks.
@@ -54,13 +57,18 @@ class Lifecycle:
 
     stopping: bool = False
     active: int = 0
+    busy: int = 0  # connections answering a request (the rest are idle)
     idle_scopes: set[anyio.CancelScope] = field(default_factory=set)
+    # Open WebSockets, told of the shutdown so they can end their turn and close (W5).
+    websockets: set[WebSocketChannel] = field(default_factory=set)
     all_done: anyio.Event | None = None  # made by the server inside its event loop
 
     def stop(self) -> None:
         self.stopping = True
         for scope in self.idle_scopes:
             scope.cancel()
+        for channel in self.websockets:
+            channel.request_stop()
         self.connection_ended()
 
     def connection_ended(self) -> None:
@@ -87,7 +95,7 @@ date_header = _DateHeader()
 
 
 class Connection:
-    def __init__(self, stream: Transport, app: App, lifecycle: Lifecycle) -> None:
+    def __init__(self, stream: Transport, app: App, lifecycle: Lifecycle, peer: str = "-") -> None:
         self.stream = stream
         self.app = app
         self.options = app.options
@@ -98,6 +106,8 @@ class Connection:
         self._body_started = 0.0
         self._body_received = 0
         self._content_length: int | None = None
+        self._chunk_sizes: ChunkSizes | None = None  # for a chunked body
+        self.client = peer  # for the access log
 
     async def run(self) -> None:
         try:
@@ -137,15 +147,12 @@ class Connection:
             try:
                 event = self.h11.next_event()
             except h11.RemoteProtocolError as error:
-                status = error.error_status_hint
-                message = HEADERS_TOO_LARGE if status == 431 else MALFORMED_REQUEST
-                await self._answer_and_close(ApiError(status, message))
+                await self._answer_and_close(self._head_error(error))
                 return None
             if isinstance(event, h11.Request):
-                # h11 enforces its size limit only on a head still incomplete; one that
-                # arrived whole in a single read is measured here.
-                if _head_size(event) > self.options.max_header_bytes:
-                    await self._answer_and_close(ApiError(431, HEADERS_TOO_LARGE))
+                refusal = self._check_head(event)
+                if refusal is not None:
+                    await self._answer_and_close(refusal)
                     return None
                 return event
             if event is not h11.NEED_DATA:
@@ -169,6 +176,26 @@ class Connection:
                 head_deadline = anyio.current_time() + self.options.header_timeout
             self.h11.receive_data(data)
 
+    def _head_error(self, error: h11.RemoteProtocolError) -> ApiError:
+        if error.error_status_hint != 431:
+            # h11 hints 501 for a transfer coding other than a final chunked; RFC 9112
+            # §6.3 wants 400 when chunked is not the final coding, and that is the one
+            # answer that fits both cases.
+            return ApiError(400, MALFORMED_REQUEST)
+        if b"\n" not in self.h11.trailing_data[0]:
+            return ApiError(414, TARGET_TOO_LONG)  # still in the request line (RFC 9112 §3)
+        return ApiError(431, HEADERS_TOO_LARGE)
+
+    def _check_head(self, event: h11.Request) -> ApiError | None:
+        # h11 enforces its size limit only on a head still incomplete; one that arrived
+        # whole in a single read is measured here.
+        limit = self.options.max_header_bytes
+        if len(event.method) + len(event.target) + REQUEST_LINE_EXTRA > limit:
+            return ApiError(414, TARGET_TOO_LONG)
+        if _head_size(event) > limit:
+            return ApiError(431, HEADERS_TOO_LARGE)
+        return check_head(event)
+
     async def _receive_idle(self, first: bool) -> bytes | None:
         """Wait for a request's first bytes; None when idle too long or shutting down."""
         if self.lifecycle.stopping:
@@ -187,13 +214,14 @@ class Connection:
             return await self._receive()
         return None
 
-    async def receive_chunk(self) -> bytes | None:
+    async def receive_chunk(self, limit: int) -> bytes | None:
         """The request body's next piece (the Request's BodySource)."""
         if self.h11.they_are_waiting_for_100_continue:
             await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[])))
         if not self._body_started:
             self._body_started = anyio.current_time()
         while True:
+            self._check_chunk_sizes(limit)
             try:
                 event = self.h11.next_event()
             except h11.RemoteProtocolError:
@@ -208,7 +236,20 @@ class Connection:
             data = await self._receive_before(self._body_deadline())
             if data is None:
                 raise ApiError(408, REQUEST_TIMED_OUT, close=True)
+            if self._chunk_sizes is not None:
+                self._chunk_sizes.feed(data)
             self.h11.receive_data(data)
+
+    def _check_chunk_sizes(self, limit: int) -> None:
+        """Refuse a chunked body by its declared sizes, before waiting for their bytes
+        (docs/compatibility.md H4)."""
+        sizes = self._chunk_sizes
+        if sizes is None:
+            return
+        if sizes.overflow:
+            raise ApiError(400, MALFORMED_REQUEST, close=True)
+        if sizes.declared > limit:
+            raise DeclaredTooLarge
 
     def _body_deadline(self) -> float:
         size = self._content_length
@@ -226,7 +267,7 @@ class Connection:
         if self._content_length is None or self._content_length - self._body_received > DRAIN_LIMIT:
             return False
         try:
-            while await self.receive_chunk() is not None:
+            while await self.receive_chunk(DRAIN_LIMIT) is not None:
                 pass
         except ApiError:
             return False
@@ -251,7 +292,7 @@ class Connection:
             response.close = True
             started = time.perf_counter()
             sent = await self._send(b"GET", response)
-            _log_access("-", b"-", response.status, sent, started)
+            self._log("-", b"-", None, None, response.status, sent, started)
             await self._linger()
 
     async def _linger(self) -> None:
@@ -265,10 +306,16 @@ class Connection:
 
     def _head(self, response: Response, *, close: bool) -> h11.Response:
         headers = [(b"server", SERVER_HEADER), (b"date", date_header()), *response.headers]
+        # RFC 9110 §8.6: never a Content-Length on a 204; on a 304 only the size a 200
+        # would have had, which a bytes body (always empty there) does not tell.
+        length: int | None = None
         if isinstance(response.body, bytes):
-            headers.append((b"content-length", str(len(response.body)).encode()))
-        elif response.content_length is not None:
-            headers.append((b"content-length", str(response.content_length).encode()))
+            if response.status not in (204, 304):
+                length = len(response.body)
+        elif response.status != 204:
+            length = response.content_length
+        if length is not None:
+            headers.append((b"content-length", str(length).encode()))
         if close:
             headers.append((b"connection", b"close"))
         return h11.Response(status_code=response.status, headers=headers)
@@ -291,52 +338,51 @@ class Connection:
 
     async def _stream_body(self, body: AsyncIterable[bytes]) -> int:
         sent = 0
-        peer_gone = complete = False
+        complete = False
+        watch = _PeerWatch(self) if self.h11.their_state is h11.DONE else None
+        metrics = self.app.metrics
+        if metrics is not None:
+            metrics.open_streams += 1
         try:
-            async with anyio.create_task_group() as group:
-                if self.h11.their_state is h11.DONE:
-
-                    async def watch_peer() -> None:
-                        nonlocal peer_gone
-                        peer_gone = await self._watch_peer()
-                        if peer_gone:
-                            group.cancel_scope.cancel()
-
-                    group.start_soon(watch_peer)
+            with anyio.CancelScope() as scope:
+                if watch is not None:
+                    watch.start(scope)
                 async for chunk in body:
                     if chunk:
                         await self._write(self.h11.send(h11.Data(data=chunk)))
                         sent += len(chunk)
                 await self._write(self.h11.send(h11.EndOfMessage()))
                 complete = True
-                group.cancel_scope.cancel()
         finally:
+            if metrics is not None:
+                metrics.open_streams -= 1
+            if watch is not None:
+                watch.stop()
             await _close_body(body)
-        if peer_gone and not complete:
+        if watch is not None and watch.gone and not complete:
             raise PeerGone
         return sent
-
-    async def _watch_peer(self) -> bool:
-        """True when the client hangs up mid-stream. Pipelined bytes are kept for the
-        next request, and reading then stops (backpressure: at most one read)."""
-        try:
-            data = await self.stream.receive(RECEIVE_SIZE)
-        except GONE:
-            return True
-        if not data:
-            return True
-        self.h11.receive_data(data)
-        await anyio.sleep_forever()
-        return False
 
     # -- one exchange ----------------------------------------------------------------
 
     async def _respond(self, event: h11.Request) -> bool:
+        self.lifecycle.busy += 1
+        try:
+            return await self._exchange(event)
+        finally:
+            self.lifecycle.busy -= 1
+
+    async def _exchange(self, event: h11.Request) -> bool:
         started = time.perf_counter()
         method = event.method.decode("ascii", "replace")
         self._body_started = 0.0
         self._body_received = 0
         self._content_length = _content_length(event.headers)
+        self._chunk_sizes = None
+        if self._content_length is None:
+            self._chunk_sizes = ChunkSizes()
+            self._chunk_sizes.feed(self.h11.trailing_data[0])  # what came with the head
+        request = None
         try:
             target = parse_target(event.target)
         except ApiError as error:
@@ -351,6 +397,10 @@ class Connection:
                 self._content_length,
             )
             response = await self.app.handle(request)
+        if response.websocket is not None:
+            await self._switch(response.headers, response.websocket)
+            self._log(method, event.target, request, event.headers, 101, 0, started)
+            return False
         keep_alive = (
             not response.close and not self.lifecycle.stopping and await self._finish_body()
         )
@@ -360,10 +410,69 @@ class Connection:
         try:
             sent = await self._send(event.method, response)
         finally:
-            _log_access(method, event.target, status, sent, started)
+            self._log(method, event.target, request, event.headers, status, sent, started)
         if not keep_alive and self.h11.their_state is not h11.DONE:
             await self._linger()
         return keep_alive and self.h11.our_state is h11.DONE
+
+    async def _switch(self, headers: list[tuple[bytes, bytes]], session: WebSocketSession) -> None:
+        """Send the 101 and run the WebSocket on this socket until it ends."""
+        event = self.h11.next_event()  # the handshake has no body: its end is here
+        if not isinstance(event, h11.EndOfMessage):
+            raise PeerGone  # unreachable after the handshake checks; just close
+        switch = h11.InformationalResponse(
+            status_code=101, headers=[(b"server", SERVER_HEADER), *headers]
+        )
+        await self._write(self.h11.send(switch))
+        received, _ = self.h11.trailing_data
+        options = self.options
+        channel = WebSocketChannel(
+            self.stream,
+            bytes(received),
+            max_message_bytes=options.max_json_bytes,
+            write_timeout=options.write_timeout,
+            keepalive=ws_keepalive(options),
+        )
+        self.lifecycle.websockets.add(channel)
+        if self.lifecycle.stopping:
+            channel.request_stop()
+        try:
+            await session(channel)
+        finally:
+            self.lifecycle.websockets.discard(channel)
+            await channel.finish()
+
+    def _log(
+        self,
+        method: str,
+        target: bytes,
+        request: Request | None,
+        headers: Iterable[tuple[bytes, bytes]] | None,
+        status: int,
+        sent: int,
+        started: float,
+    ) -> None:
+        seconds = time.perf_counter() - started
+        metrics = self.app.metrics
+        if metrics is not None:
+            route = self.app.route_label(request.path) if request is not None else "other"
+            metrics.request_done(route, method, status, seconds)
+        if not access.enabled():
+            return
+        principal = request.principal if request is not None else None
+        agent = next((v for k, v in headers or () if k == b"user-agent"), None)
+        access.log(
+            access.Access(
+                client=self.client,
+                key_id=principal.key_id if principal is not None else None,
+                method=method,
+                target=redact(target),
+                status=status,
+                sent=sent,
+                seconds=seconds,
+                user_agent=access.user_agent_of(agent),
+            )
+        )
 
 
 def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
@@ -376,9 +485,54 @@ def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     return 0
 
 
+# The request line's bytes besides the method and the target.
+REQUEST_LINE_EXTRA = len(b"  HTTP/1.1\r\n")
+
+
 def _head_size(event: h11.Request) -> int:
-    line = len(event.method) + len(event.target) + len(b" HTTP/1.1\r\n ")
+    line = len(event.method) + len(event.target) + REQUEST_LINE_EXTRA
     return line + sum(len(name) + len(value) + 4 for name, value in event.headers)
+
+
+class _PeerWatch:
+    """Notices a client hanging up while a response streams, and cancels the response.
+
+    A callback on the socket becoming readable, not a task waiting on it: a held stream
+    then costs no task, task group or coroutine frames. Bytes that arrive are pipelined
+    requests: they are kept for the next exchange, and watching then stops
+    (backpressure: at most one read)."""
+
+    __slots__ = ("_connection", "_scope", "_stop", "gone")
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._scope: anyio.CancelScope | None = None
+        self._stop: Callable[[], None] | None = None
+        self.gone = False
+
+    def start(self, scope: anyio.CancelScope) -> None:
+        self._scope = scope
+        self._stop = self._connection.stream.on_readable(self._readable)
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+
+    def _readable(self) -> None:
+        self._stop = None  # a watch fires once
+        try:
+            data = self._connection.stream.try_receive(RECEIVE_SIZE)
+        except GONE:
+            data = b""
+        if data is None:  # nothing after all: watch again
+            self._stop = self._connection.stream.on_readable(self._readable)
+        elif data:
+            self._connection.h11.receive_data(data)
+        else:
+            self.gone = True
+            if self._scope is not None:
+                self._scope.cancel()
 
 
 async def _close_body(body: object) -> None:
@@ -388,7 +542,7 @@ async def _close_body(body: object) -> None:
             await aclose()
 
 
-def _log_access(method: str, target: bytes, status: int, sent: int, started: float) -> None:
-    if access_log.isEnabledFor(logging.INFO):
-        elapsed = (time.perf_counter() - started) * 1000
-        access_log.info("%s %s %d %d %.1fms", method, redact(target), status, sent, elapsed)
+def ws_keepalive(options: Options) -> float | None:
+    """Seconds of silence before a WebSocket ping (W3): --sse-heartbeat, else 10; 0 none."""
+    given = options.sse_heartbeat
+    return (DEFAULT_SSE_HEARTBEAT if given is None else given) or None

@@ -8,7 +8,9 @@ that the kernel takes at once costs no cancel scope.
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from collections.abc import Callable
 
 import anyio
 
@@ -32,6 +34,27 @@ class RawSocketStream:
                 return self.sock.recv(max_bytes)
             except BlockingIOError:
                 await anyio.wait_readable(self.sock)
+
+    def try_receive(self, max_bytes: int) -> bytes | None:
+        try:
+            return self.sock.recv(max_bytes)
+        except BlockingIOError:
+            return None
+
+    def on_readable(self, callback: Callable[[], None]) -> Callable[[], None]:
+        # The event loop's own reader callback (the server runs on asyncio): no task.
+        loop = asyncio.get_running_loop()
+        fd = self.sock.fileno()
+
+        def fire() -> None:
+            loop.remove_reader(fd)
+            callback()
+
+        def cancel() -> None:
+            loop.remove_reader(fd)
+
+        loop.add_reader(fd, fire)
+        return cancel
 
     def try_send(self, data: memoryview) -> int:
         """Send what the kernel takes now, without waiting."""

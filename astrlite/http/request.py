@@ -7,16 +7,21 @@ checked before reading and `Expect: 100-continue` is answered only then.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 from astrlite.errors import NOT_JSON_OBJECT, ApiError, business
 from astrlite.principal import Principal
 
 
+class DeclaredTooLarge(Exception):
+    """The body's framing already announces more than the limit (a chunk size)."""
+
+
 class BodySource(Protocol):
-    async def receive_chunk(self) -> bytes | None:
-        """The next piece of the body, or None at its end."""
+    async def receive_chunk(self, limit: int) -> bytes | None:
+        """The next piece of the body, or None at its end. Raises DeclaredTooLarge when
+        the body announces more than ``limit`` bytes before they are read."""
         ...
 
 
@@ -30,9 +35,11 @@ BODY_TOO_LARGE = "Request body too large (limit {limit} bytes)"
 class Request:
     __slots__ = (
         "_body",
+        "auth_error",
         "content_length",
         "headers",
         "method",
+        "params",
         "path",
         "principal",
         "query",
@@ -53,6 +60,9 @@ class Request:
         self.headers = headers
         self.content_length = content_length
         self.principal: Principal | None = None
+        # A WebSocket route's refused key, reported after the handshake (Route.websocket).
+        self.auth_error: ApiError | None = None
+        self.params: Mapping[str, str] = {}  # the route template's {name} segments
         self._body = body
 
     def header(self, name: bytes) -> bytes | None:
@@ -73,7 +83,13 @@ class Request:
         if self.content_length is not None and self.content_length > limit:
             raise too_large(message_template, limit)
         received = 0
-        while (chunk := await self._body.receive_chunk()) is not None:
+        while True:
+            try:
+                chunk = await self._body.receive_chunk(limit)
+            except DeclaredTooLarge:
+                raise too_large(message_template, limit) from None
+            if chunk is None:
+                return
             received += len(chunk)
             if received > limit:
                 raise too_large(message_template, limit)

@@ -55,6 +55,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def peer_of(address: object) -> str:
+    """`host:port` of a client for the access log (`[host]:port` for IPv6)."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(address) or "-"
+
+
 def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
@@ -70,6 +78,13 @@ class Server:
         self.lifecycle = Lifecycle()
         self._stop: anyio.Event | None = None
         self._stop_requested = False
+        self._grace: anyio.CancelScope | None = None
+        self._hurry = False  # a second signal: do not wait for in-flight requests
+        if app.metrics is not None:
+            lifecycle = self.lifecycle
+            app.metrics.gauge(
+                "open_connections", "Client connections open.", lambda: lifecycle.active
+            )
 
     def stop(self) -> None:
         """Begin the graceful shutdown (call from the server's own event loop)."""
@@ -86,39 +101,61 @@ class Server:
             self._stop.set()
         async with anyio.create_task_group() as background:
             self.app.background.attach(background)
+            if handle_signals:  # before accepting: it needs a descriptor or two
+                await background.start(self._handle_signals)
             async with anyio.create_task_group() as connections:
                 async with anyio.create_task_group() as control:
-                    if handle_signals:  # before accepting: it needs a descriptor or two
-                        await control.start(self._wait_for_signal)
                     control.start_soon(self._accept_loop, connections)
                     await self._stop.wait()
                     control.cancel_scope.cancel()
                 anyio.notify_closing(self.sock)
                 self.sock.close()
                 self.lifecycle.stop()
-                with anyio.move_on_after(options.shutdown_grace):
+                with anyio.move_on_after(options.shutdown_grace) as self._grace:
+                    if self._hurry:
+                        self._grace.cancel()
                     await self.lifecycle.all_done.wait()
                 connections.cancel_scope.cancel()
             await self.app.background.shut_down()
             background.cancel_scope.cancel()
         self.app.background.attach(None)
 
-    async def _wait_for_signal(
+    async def _handle_signals(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
+        """The first SIGINT/SIGTERM starts the graceful shutdown and says what it waits
+        for; a second one cuts the wait short. The receiver stays open until the server
+        is done, so a second Ctrl-C never becomes a KeyboardInterrupt."""
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             task_status.started()
             async for signum in signals:
-                log.info("received %s, shutting down", signal.Signals(signum).name)
-                self.stop()
-                return
+                name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+                if not self._stop_requested:
+                    log.info("%s", self._shutdown_notice(name))
+                    self.stop()
+                elif not self._hurry:
+                    log.info("received %s again, stopping now", name)
+                    self._hurry = True
+                    if self._grace is not None:
+                        self._grace.cancel()
+
+    def _shutdown_notice(self, name: str) -> str:
+        busy = self.lifecycle.busy
+        if busy == 0:
+            return f"received {name}, shutting down"
+        grace = self.app.options.shutdown_grace
+        requests = "request" if busy == 1 else "requests"
+        return (
+            f"received {name}, shutting down: waiting up to {grace:g} s for {busy} {requests}; "
+            f"{name} again to stop now"
+        )
 
     async def _accept_loop(self, connections: anyio.abc.TaskGroup) -> None:
         backoff = _BACKOFF_FIRST
         cap = self.app.options.max_connections
         while True:
             try:
-                client, _ = self.sock.accept()
+                client, address = self.sock.accept()
             except BlockingIOError:
                 await anyio.wait_readable(self.sock)
                 continue
@@ -136,14 +173,14 @@ class Server:
                 connections.start_soon(_refuse_busy, stream)
             else:
                 self.lifecycle.active += 1
-                connections.start_soon(self._run_connection, stream)
+                connections.start_soon(self._run_connection, stream, peer_of(address))
             # Let the new connection (and everything else) run: a burst of queued
             # connections must not starve the loop until descriptors run out.
             await anyio.lowlevel.checkpoint()
 
-    async def _run_connection(self, stream: RawSocketStream) -> None:
+    async def _run_connection(self, stream: RawSocketStream, peer: str) -> None:
         try:
-            await Connection(stream, self.app, self.lifecycle).run()
+            await Connection(stream, self.app, self.lifecycle, peer).run()
         finally:
             self.lifecycle.active -= 1
             self.lifecycle.connection_ended()

@@ -53,14 +53,29 @@ def parse_query(raw: bytes) -> tuple[tuple[str, str], ...]:
 
 
 def parse_target(raw: bytes) -> Target:
-    """Split an origin-form target into a decoded path and decoded query pairs."""
+    """Split a target into a decoded path and decoded query pairs."""
     if not raw.startswith(b"/"):
-        raise _bad_target()
+        raw = _origin_form(raw)
     raw_path, _, raw_query = raw.partition(b"?")
     raw_query = raw_query.partition(b"#")[0]
     return Target(unquote(raw_path, plus_is_space=False), parse_query(raw_query))
 
 
+def _origin_form(raw: bytes) -> bytes:
+    """The path and query of an absolute-form target, which RFC 9112 §3.2.2 says a server
+    must accept. Its host is not checked: astrlite serves one origin, whatever its name."""
+    scheme, separator, rest = raw.partition(b"://")
+    if not separator or scheme.lower() not in _SCHEMES:
+        raise _bad_target()
+    end = next((i for i, byte in enumerate(rest) if byte in _AUTHORITY_ENDS), len(rest))
+    authority, path = rest[:end], rest[end:]
+    if not authority or b"@" in authority:  # RFC 9110 §4.2.4: userinfo is an error
+        raise _bad_target()
+    return path if path.startswith(b"/") else b"/" + path
+
+
+_SCHEMES = (b"http", b"https")
+_AUTHORITY_ENDS = frozenset(b"/?#")
 _REDACTED_NAMES = (b"api_key", b"key")
 
 

@@ -3,12 +3,23 @@ connection through an in-memory one without any socket."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 
 class Transport(Protocol):
     async def receive(self, max_bytes: int) -> bytes:
         """The next bytes; b"" at end of stream. Raises one of rawsocket.GONE on a reset."""
+        ...
+
+    def try_receive(self, max_bytes: int) -> bytes | None:
+        """The bytes that have arrived (b"" at end of stream), None when there are none
+        yet; without waiting. Raises one of rawsocket.GONE on a reset."""
+        ...
+
+    def on_readable(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` once, on the event loop, when there is something to receive
+        (or the peer has gone); returns the function that cancels this."""
         ...
 
     def try_send(self, data: memoryview) -> int:

@@ -1,6 +1,6 @@
-"""The message of ``POST /api/v1/im/message``, parsed strictly (observed §5.3).
+"""The message of ``POST /api/v1/im/message``, parsed strictly (docs/compatibility.md M11).
 
-The walk of ``/chat`` (§5.2), but a part that would be dropped there is an error here,
+The walk of ``/chat`` (M11), but a part that would be dropped there is an error here,
 with the original's strings, checked part by part in order. Two fixes: an attachment
 must belong to the calling key (F21), and a missing file is named by its attachment id,
 never by its server path (F16). A media file is opened while its part is checked, so a
@@ -45,7 +45,7 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Media:
-    """A stored file; ``kind`` is the stored one, whatever type the client named (§5.2)."""
+    """A stored file; ``kind`` is the stored one, whatever type the client named (M11)."""
 
     attachment: AttachmentRow
     file: OpenedFile

@@ -1,5 +1,5 @@
 """The platforms a server sends to: the built-in webchat, and the enabled entries of the
-default config's ``platforms`` (CONTRACT §5), built once at start-up.
+default config's ``platforms`` (README, Configuration), built once at start-up.
 
 Building checks every enabled entry, so a broken one stops the start with the config
 file and the problem instead of failing a send later. A disabled entry is not running

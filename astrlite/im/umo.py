@@ -1,4 +1,5 @@
-"""The unified message origin, ``<platform_id>:<MessageType>:<session>`` (observed §5.1)."""
+"""The unified message origin, ``<platform_id>:<MessageType>:<session>``
+(docs/compatibility.md M11)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The built-in ``webchat`` platform (observed §4.7): always running, never listed.
+"""The built-in ``webchat`` platform (docs/compatibility.md M12): always running, never listed.
 
 The umo's session is a session id, or the event form ``webchat!<user>!<session_id>``.
 While a turn of that session runs, the message goes into its live stream (one event per
@@ -6,7 +6,7 @@ part, then the proactive ``complete``) and the turn saves it; otherwise it is sa
 straight to the session's history as one bot row. Media are copied into new attachments,
 owned by the calling key. A reply part may quote only a row of the same session (F13);
 replies and videos are then left out, as the web chat shows neither. Nothing checks that
-the session exists or who owns it: keys are trusted backend credentials (CONTRACT §3).
+the session exists or who owns it: keys are trusted backend credentials (M12).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from astrlite.im.outgoing_message import FILE_NOT_FOUND, Media, ReplyCheck, Text
 from astrlite.im.umo import Umo
 
 EVENT_FORM_PREFIX = "webchat!"
-NOT_SHOWN = "video"  # the web chat's events have no video (observed §4.1.4)
+NOT_SHOWN = "video"  # the web chat's events have no video (M12)
 
 
 def session_of(umo: Umo) -> str:
@@ -56,7 +56,10 @@ class WebchatPlatform:
                 saved.append({"type": "plain", "text": part.text})
             elif isinstance(part, Media) and part.kind != NOT_SHOWN:
                 copy = await self._copy(part, outgoing.key_id)
-                live.append(ProactivePart(copy.kind, copy.stored_name, copy.attachment_id))
+                pushed = ProactivePart(
+                    copy.kind, copy.stored_name, copy.attachment_id, copy.original_name
+                )
+                live.append(pushed)
                 saved.append(
                     {
                         "type": copy.kind,

@@ -13,15 +13,14 @@ has a deadline, and every failure is one HttpClientError whose text a user can a
 from __future__ import annotations
 
 import os
-import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import h11
 from anyio.abc import ByteStream
-from anyio.streams.tls import TLSStream
 
 from astrlite.outbound import HttpClientError
 from astrlite.outbound.connection import (
@@ -40,6 +39,9 @@ from astrlite.outbound.connection import (
 )
 from astrlite.outbound.urls import Proxy, ProxyEnv, Url, parse_proxy, parse_url
 
+if TYPE_CHECKING:
+    import ssl
+
 # Below the 5 s keep-alive of uvicorn and astrlite itself (nginx: 75 s), so we drop an
 # idle connection before a typical server does and rarely race its close.
 IDLE_SECONDS = 4.0
@@ -51,6 +53,10 @@ DEFAULT_READ_TIMEOUT = 60.0
 
 
 def _ssl_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
+    # Imported here, like anyio's TLS stream: a server talking only plain HTTP never loads
+    # them, and loading the system's CA certificates costs ~100 ms.
+    import ssl
+
     try:
         context = ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError) as exc:
@@ -81,7 +87,10 @@ class Client:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         idle_timeout: float = IDLE_SECONDS,
     ) -> None:
-        self._ssl = _ssl_context(ca_file, verify)
+        self._verify = verify
+        # A given ca_file is loaded now, so that a bad one stops the start; the default
+        # context on the first HTTPS connection.
+        self._ssl = _ssl_context(ca_file, verify) if ca_file else None
         self._proxy = parse_proxy(proxy) if proxy else None
         self._env = ProxyEnv.read(os.environ if trust_env else {})
         self._connect_timeout = connect_timeout
@@ -186,7 +195,13 @@ class Client:
             raise HttpClientError(f"timed out connecting to {where}") from None
         return Conn(stream, url.authority, key)
 
-    async def _handshake(self, stream: ByteStream, url: Url) -> TLSStream:
+    async def _handshake(self, stream: ByteStream, url: Url) -> ByteStream:
+        import ssl
+
+        from anyio.streams.tls import TLSStream
+
+        if self._ssl is None:
+            self._ssl = _ssl_context(None, self._verify)
         try:
             return await TLSStream.wrap(
                 stream, hostname=url.host, ssl_context=self._ssl, standard_compatible=False

@@ -9,6 +9,7 @@ import select
 import socket
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 
 import anyio
@@ -24,6 +25,15 @@ log = logging.getLogger("astrlite.http")
 # and policy headers; 64 KiB leaves room for those and still bounds memory per response.
 MAX_RESPONSE_HEAD_BYTES = 64 * 1024
 RECEIVE_BYTES = 64 * 1024  # anyio's default: a few TLS records per read
+# Linux: a socket that sends within the delayed-ACK timeout of its last received segment
+# (a request on a reused connection) enters "pingpong" mode and then holds back its ACKs
+# up to 40 ms. An upstream writing small pieces without TCP_NODELAY (Python's http.server,
+# cpp-httplib) holds each until the previous one is acknowledged (Nagle), so every turn
+# after a connection's first would wait 40 ms for its first token. TCP_QUICKACK=1 leaves
+# that mode, and only our next send re-enters it: setting it after each request's last
+# write is enough (it is not sticky, so once per connection is not). macOS and Windows
+# have no such option.
+_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
 class ConnectionLost(HttpClientError):
@@ -45,6 +55,7 @@ class Conn:
         self.head_seen = False
         self.eof = False
         self.idle_since = 0.0
+        self.socket: socket.socket | None = stream.extra(SocketAttribute.raw_socket, None)
 
     def encode(self, event: h11.Event) -> bytes:
         try:
@@ -69,12 +80,22 @@ class Conn:
             raise ConnectionLost(f"connection to {self.label} lost: {reason(exc)}") from exc
         self.bytes_sent += len(data)
 
+    def ack_promptly(self) -> None:
+        """Acknowledge what the server sends at once until we send again (_TCP_QUICKACK)."""
+        if _TCP_QUICKACK is not None and self.socket is not None:
+            with suppress(OSError):  # closed under us: the next read reports it
+                self.socket.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+
+    def buffered_event(self) -> object:
+        """The next event of what has already arrived, or h11.NEED_DATA."""
+        try:
+            return self.h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise self._protocol_error(exc) from None
+
     async def next_event(self, timeout: float) -> object:
         while True:
-            try:
-                event = self.h11.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise self._protocol_error(exc) from None
+            event = self.buffered_event()
             if event is not h11.NEED_DATA:
                 return event
             self.h11.receive_data(await self._receive(timeout))
@@ -138,6 +159,7 @@ class Response:
         )
         self._conn = conn
         self._read_timeout = read_timeout
+        self._error: HttpClientError | None = None  # met after data, raised on the next read
 
     def header(self, name: str) -> str | None:
         """The first value of a header (names are compared case-insensitively)."""
@@ -145,11 +167,30 @@ class Response:
         return next((value for key, value in self.headers if key == name), None)
 
     async def _next_chunk(self) -> bytes | None:
-        while self._conn.h11.their_state is h11.SEND_BODY:
-            event = await self._conn.next_event(self._read_timeout)
+        if self._error is not None:
+            raise self._error
+        conn = self._conn
+        while conn.h11.their_state is h11.SEND_BODY:
+            event = await conn.next_event(self._read_timeout)
             if isinstance(event, h11.Data):
-                return bytes(event.data)
+                return self._with_buffered(event.data)
         return None
+
+    def _with_buffered(self, first: bytes) -> bytes:
+        """`first` and every other piece of body that has already arrived, as one: a
+        burst of small chunks (a streamed reply's tokens) costs the reader one pass."""
+        conn = self._conn
+        pieces = [first]
+        try:
+            while conn.h11.their_state is h11.SEND_BODY:
+                event = conn.buffered_event()
+                if event is h11.NEED_DATA:
+                    break
+                if isinstance(event, h11.Data):
+                    pieces.append(event.data)
+        except HttpClientError as error:
+            self._error = error  # after the data that came before it
+        return b"".join(pieces)
 
     def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body's pieces as they arrive (read_timeout applies to each wait)."""
@@ -223,6 +264,7 @@ async def exchange(conn: Conn, request: OutgoingRequest) -> Response:
     """Send the request and read the response head; close the connection on any failure."""
     try:
         await send_request(conn, request)
+        conn.ack_promptly()
         head = await conn.read_head(request.read_timeout)
     except BaseException:
         await anyio.aclose_forcefully(conn.stream)

@@ -1,6 +1,6 @@
 """The `openai` provider: any OpenAI-compatible `POST {base_url}/chat/completions`.
 
-Config entry (CONTRACT §5, plus `verify` as configs.py allows): {"id", "type": "openai",
+Config entry (README, Configuration; plus `verify` as configs.py allows): {"id", "type": "openai",
 "base_url", "api_key", "model", "timeout", "ca_file", "proxy", "verify"}; build the
 provider with OpenAIProvider.from_entry. Streamed replies are read as server-sent events,
 the rest as one JSON document; either way the provider yields ReasoningDelta, TextDelta
@@ -276,9 +276,17 @@ class ChatStream:
             raise ProviderError(
                 f"upstream sent a stream chunk that is not JSON: {data[:ERROR_TEXT_CHARS]}"
             ) from None
-        _raise_embedded_error(chunk)
-        self._usage = _usage(_dig(chunk, "usage")) or self._usage
-        return _message_events(_dig(chunk, "choices", 0, "delta"))
+        if not isinstance(chunk, dict):
+            return []
+        if "error" in chunk:
+            _raise_embedded_error(chunk)
+        if chunk.get("usage") is not None:
+            self._usage = _usage(chunk["usage"]) or self._usage
+        choices = chunk.get("choices")
+        # Once per token: plain look-ups where _dig would walk the path generically.
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            return _message_events(choices[0].get("delta"))
+        return []
 
 
 def reply_events(body: bytes) -> list[ProviderEvent]:
@@ -306,12 +314,16 @@ def _raise_embedded_error(document: object) -> None:
 
 def _message_events(message: object) -> list[ProviderEvent]:
     """A message (non-streamed) or a delta (streamed): its reasoning, then its text."""
+    if not isinstance(message, dict):
+        return []
+    content = message.get("content")
+    if "reasoning_content" not in message and "reasoning" not in message:
+        return [TextDelta(content)] if content and isinstance(content, str) else []
     events: list[ProviderEvent] = []
-    reasoning = _text(_dig(message, "reasoning_content")) or _text(_dig(message, "reasoning"))
+    reasoning = _text(message.get("reasoning_content")) or _text(message.get("reasoning"))
     if reasoning:
         events.append(ReasoningDelta(reasoning))
-    content = _text(_dig(message, "content"))
-    if content:
+    if content and isinstance(content, str):
         events.append(TextDelta(content))
     return events
 

@@ -1,4 +1,4 @@
-"""Chat sessions and their history (observed §3.1, with F17 and F20).
+"""Chat sessions and their history (docs/compatibility.md M8, F17, F20).
 
 A session belongs to the username that created it (``creator``). Its ``updated_at``
 moves with every message, user or bot (F17), and its ``display_name`` is the first user
@@ -43,7 +43,7 @@ class SessionRow:
     updated_at: str
 
     def listed(self) -> dict[str, Any]:
-        """The session as GET /api/v1/chat/sessions shows it (observed §4.3)."""
+        """The session as GET /api/v1/chat/sessions shows it (M8)."""
         return {
             "session_id": self.session_id,
             "platform_id": self.platform_id,
@@ -71,11 +71,13 @@ class UserMessage:
     sender_name: str
     parts: tuple[dict[str, Any], ...]
     title: str | None  # the session's display name, if it has none yet (F20)
+    checkpoint_id: str | None = None  # the turn's llm_checkpoint_id
 
 
 @dataclass(frozen=True, slots=True)
 class StartedTurn:
     user_row_id: int
+    created_at: str
     config_id: str | None  # the session's binding after this turn's choice
 
 
@@ -176,17 +178,21 @@ class ChatStore:
                     (config_id, now, user.title, session_id),
                 )
             content = {"type": "user", "message": list(user.parts)}
-            row_id = _insert(conn, session_id, user.sender_id, user.sender_name, content, now)
-            return StartedTurn(row_id, config_id)
+            row_id = _insert(
+                conn, session_id, user.sender_id, user.sender_name, content, now, user.checkpoint_id
+            )
+            return StartedTurn(row_id, now, config_id)
 
         return await self.db.write(work)
 
-    async def add_bot_row(self, session_id: str, content: dict[str, Any]) -> tuple[int, str]:
+    async def add_bot_row(
+        self, session_id: str, content: dict[str, Any], checkpoint_id: str | None = None
+    ) -> tuple[int, str]:
         """Write a bot history row; returns its id and creation time."""
 
         def work(conn: sqlite3.Connection) -> tuple[int, str]:
             now = clock.now_iso()
-            row_id = _insert(conn, session_id, BOT_SENDER, BOT_SENDER, content, now)
+            row_id = _insert(conn, session_id, BOT_SENDER, BOT_SENDER, content, now, checkpoint_id)
             conn.execute(
                 "UPDATE sessions SET updated_at = ? WHERE session_id = ?", (now, session_id)
             )
@@ -202,11 +208,20 @@ def _insert(
     sender_name: str,
     content: dict[str, Any],
     created_at: str,
+    checkpoint_id: str | None = None,
 ) -> int:
     cursor = conn.execute(
         "INSERT INTO history (session_id, platform_id, sender_id, sender_name, content,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (session_id, WEBCHAT, sender_id, sender_name, json.dumps(content), created_at),
+        " created_at, llm_checkpoint_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            session_id,
+            WEBCHAT,
+            sender_id,
+            sender_name,
+            json.dumps(content),
+            created_at,
+            checkpoint_id,
+        ),
     )
     return int(cursor.lastrowid or 0)
 

@@ -1,4 +1,4 @@
-"""Time as stored and sent: ISO 8601 UTC with +00:00 (observed §1.3)."""
+"""Time as stored and sent: ISO 8601 UTC with +00:00 (docs/compatibility.md M7)."""
 
 from __future__ import annotations
 

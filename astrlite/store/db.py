@@ -7,6 +7,7 @@ one at a time, so the loop never waits on a lock or an fsync.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -120,6 +121,14 @@ class Database:
     def writer_connection(self) -> sqlite3.Connection:
         """The writer, for start-up work done before the event loop runs."""
         return self._writer
+
+    def size(self) -> int:
+        """Bytes on disk: the database file and its write-ahead log."""
+        total = 0
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            with contextlib.suppress(OSError):  # no WAL file yet
+                total += path.stat().st_size
+        return total
 
     def close(self) -> None:
         self.reader.close()

@@ -63,7 +63,7 @@ def create(
     expires_in_days: int | None = None,
     created_by: str = "cli",
 ) -> dict[str, Any]:
-    """Insert a new key; returns its key object (§2.7) plus the raw `api_key`."""
+    """Insert a new key; returns its key object (M4) plus the raw `api_key`."""
     if expires_in_days is not None and expires_in_days <= 0:
         raise KeyError_("expires_in_days must be greater than 0")
     raw = generate()
@@ -90,7 +90,7 @@ def create(
 
 
 def key_object(row: sqlite3.Row) -> dict[str, Any]:
-    """The key object of observed §2.7, in its field order."""
+    """The key object in AstrBot's field order (docs/compatibility.md M4)."""
     expires_at = row["expires_at"]
     return {
         "key_id": row["key_id"],

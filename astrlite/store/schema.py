@@ -53,7 +53,11 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL
     );
     """,
-    # 2: find an attachment by its stored file name (the name a bot's media event
+    # 2: a turn's checkpoint id on each of its history rows (427 §4.5).
+    """
+    ALTER TABLE history ADD COLUMN llm_checkpoint_id TEXT;
+    """,
+    # 3: find an attachment by its stored file name (the name a bot's media event
     # carries, fetched with GET /api/v1/files/content?filename=). The expression is the
     # path's last component; files/attachments.py queries with the same text.
     """

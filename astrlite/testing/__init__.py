@@ -30,6 +30,7 @@ import anyio.from_thread
 import anyio.to_thread
 
 from astrlite import sources
+from astrlite.compat import parse_profile
 from astrlite.http.server import Server
 from astrlite.options import Options
 from astrlite.principal import VALID_SCOPES
@@ -49,6 +50,8 @@ class Settings:
     rules: list[dict[str, Any]] | dict[str, Any] | None = None  # scripted rules
     platforms: list[dict[str, Any]] | None = None
     http_errors: bool = False
+    # The AstrBot version spoken on the wire ("4.22", the seed, or "4.27"), as --compat.
+    compat: str = "4.22"
     options: dict[str, Any] = dataclasses.field(default_factory=dict)  # any serve option
     # A fixed clock (2026-01-01T00:00:00+00:00) and ids from a generator seeded with
     # `seed`, so that two runs of the same test give byte-identical transcripts.
@@ -131,6 +134,7 @@ class AstrliteServer:
                 "data_dir": str(self.data_dir),
                 "access_log": False,
                 "http_errors": self.settings.http_errors,
+                "compat": parse_profile(self.settings.compat),
                 "shutdown_grace": 1.0,
                 **self.settings.options,
             }

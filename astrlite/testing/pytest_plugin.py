@@ -8,6 +8,7 @@ Configure them in pytest.ini / pyproject.toml:
     astrlite_http_errors = true
     astrlite_deterministic = true
     astrlite_seed = 7
+    astrlite_compat = 4.27
     astrlite_options =
         max_json_bytes=4096
         sse_heartbeat=0.5
@@ -16,6 +17,9 @@ and per test with the marker, whose keywords are those of astrlite.testing.serve
 
     @pytest.mark.astrlite(rules=[{"match": "hi", "reply": "Hello!"}], http_errors=True)
     def test_greeting(astrlite_server): ...
+
+    @pytest.mark.astrlite(compat="4.27")  # the AstrBot version your client targets
+    def test_resume(astrlite_server): ...
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("astrlite_http_errors", "astrlite: honest HTTP error codes", type="bool")
     parser.addini("astrlite_deterministic", "astrlite: fixed clock and seeded ids", type="bool")
     parser.addini("astrlite_seed", "astrlite: seed of the ids in deterministic mode")
+    parser.addini("astrlite_compat", "astrlite: the AstrBot version spoken, 4.22 or 4.27")
     parser.addini(
         "astrlite_options", "astrlite: serve options, one NAME=VALUE a line", type="linelist"
     )
@@ -52,6 +57,9 @@ def ini_settings(config: pytest.Config) -> dict[str, Any]:
         settings["http_errors"] = True
     if config.getini("astrlite_deterministic"):
         settings["deterministic"] = True
+    compat = config.getini("astrlite_compat")
+    if compat:
+        settings["compat"] = str(compat).strip()
     seed = config.getini("astrlite_seed")
     if seed:
         settings["seed"] = int(seed)

@@ -1,4 +1,4 @@
-"""The persistence rules of §4.1.5, one at a time."""
+"""The persistence rules of docs/compatibility.md M6, one at a time."""
 
 from __future__ import annotations
 

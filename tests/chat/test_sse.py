@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import json
 
-from astrlite.sse import HEARTBEAT, SSE_HEADERS, encode_event
+from astrlite.compat import SEED, V4_27
+from astrlite.sse import HEARTBEAT, encode_event, sse_headers
 
 
 def test_frame_matches_the_original_byte_for_byte() -> None:
@@ -31,8 +32,9 @@ def test_lone_surrogate_becomes_a_json_escape() -> None:
 
 def test_heartbeat_and_headers() -> None:
     assert HEARTBEAT == b": heartbeat\n\n"
-    assert SSE_HEADERS == (
+    assert sse_headers(SEED) == (
         (b"content-type", b"text/event-stream"),
         (b"cache-control", b"no-cache"),
         (b"connection", b"keep-alive"),
     )
+    assert sse_headers(V4_27)[0] == (b"content-type", b"text/event-stream; charset=utf-8")

@@ -1,8 +1,9 @@
-"""The turn state machine + accumulator against the observed transcripts (§4.1.6).
+"""The turn state machine + accumulator against the transcripts observed from AstrBot
+(docs/compatibility.md M5, M6).
 
 The first four transcripts are copied verbatim from the spec: the injected clock gives
 the very times observed, so the bytes must match exactly. The others follow the spec's
-descriptions (and CONTRACT F7 for errors) with made-up ids and round times.
+descriptions (and F7 for errors) with made-up ids and round times.
 """
 
 # ruff: noqa: E501  (transcripts are verbatim wire lines)

@@ -4,6 +4,7 @@ friendly on Pythons it does not support."""
 from __future__ import annotations
 
 import glob
+import json
 import shutil
 import signal
 import subprocess
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,6 +58,9 @@ def test_archive_holds_sources_bytecode_licences_and_no_caches(pyz: Path) -> Non
             "astrlite/cli.py",
             "astrlite/cli.pyc",
             "astrlite/openapi.json",
+            "astrlite/page/index.html",
+            "astrlite/page/page.js",
+            "astrlite/page/page.css",
             "h11/__init__.py",
             "anyio/__init__.py",
         } <= set(names)
@@ -83,8 +89,9 @@ def served(pyz: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], s
     try:
         assert process.stdout is not None
         url = process.stdout.readline().split(" listening on ")[1].strip()
-        process.stdout.readline()  # data directory
-        key = process.stdout.readline().split()[1]
+        while not (line := process.stdout.readline()).startswith("api_key: "):
+            assert line, "the banner ended without an api_key line"
+        key = line.split()[1]
         yield process, url, key
     finally:
         if process.poll() is None:
@@ -105,8 +112,37 @@ def test_the_archive_serves_from_a_read_only_directory(
     assert process.wait(10) == 0
     assert process.stderr is not None
     log = process.stderr.read()
-    assert "GET /api/v1/im/bots 200" in log and "received SIGTERM" in log
+    assert '"GET /api/v1/im/bots" 200' in log and "received SIGTERM" in log
     assert key not in log
+
+
+def test_the_archive_chats_over_a_websocket_and_closes_it_on_sigterm(
+    served: tuple[subprocess.Popen[str], str, str],
+) -> None:
+    process, url, key = served
+    ws_url = url.replace("http://", "ws://") + "/api/v1/chat/ws"
+    with connect(ws_url, additional_headers={"X-API-Key": key}, open_timeout=5) as conn:
+        conn.send(json.dumps({"username": "pyz", "message": "hi", "message_id": "m"}))
+        types = []
+        while not types or types[-1] != "end":
+            types.append(json.loads(conn.recv(timeout=5))["type"])
+        assert types[0] == "session_id" and "message_saved" in types
+        process.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as closed:
+            conn.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert process.wait(10) == 0
+
+
+def test_the_archive_serves_the_chat_page(
+    served: tuple[subprocess.Popen[str], str, str],
+) -> None:
+    _, url, _ = served
+    for path, name in (("/", "index.html"), ("/page.js", "page.js"), ("/page.css", "page.css")):
+        response = httpx.get(url + path, timeout=5)
+        assert response.status_code == 200
+        assert response.content == (ROOT / "astrlite" / "page" / name).read_bytes()
+        assert response.headers["content-security-policy"].startswith("default-src 'self'")
 
 
 def test_version_on_supported_pythons(pyz: Path) -> None:

@@ -152,8 +152,8 @@ def test_read_only_data_dir_as_root(tmp_path: Path, capsys: pytest.CaptureFixtur
     [
         (
             {"ASTRLITE_PORT": "http"},
-            "astrlite: ASTRLITE_PORT: invalid literal for int() with "
-            "base 10: 'http' (got 'http')\n",
+            "astrlite: ASTRLITE_PORT: expected a port number from 0 to 65535 "
+            "(0 picks a free one) (got 'http')\n",
         ),
         (
             {"ASTRLITE_API_KEY": "short"},

@@ -1,5 +1,5 @@
-"""POST /api/v1/chat over real sockets: whole streams against the transcripts of §4.1.6,
-history rows (§3.1, §4.1.5), the validation order and strings of §4.1.2 with F2-F7,
+"""POST /api/v1/chat over real sockets: whole streams against AstrBot's transcripts,
+history rows, the validation order and strings (docs/compatibility.md M3, M5, M6) with F2-F7,
 F12, F13, F21, and the per-session queue."""
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 EMPTY = "Message content is empty (reply only is not allowed)"
 HOLD_MS = 400  # how long the "slow" rule holds a turn, to make others wait
+STALL_MS = 3000
 
 RULES: dict[str, Any] = {
     "rules": [
@@ -55,6 +56,8 @@ RULES: dict[str, Any] = {
         {"match": "fail", "reply": "Partial answer", "error": "boom"},
         {"regex": "^slow", "reply": "held", "delay_ms": HOLD_MS},
         {"regex": "^long", "reply": "held for long", "delay_ms": HOLD_MS * 2},
+        # Holds a session long enough that a loaded machine still fills its queue behind it.
+        {"regex": "^stall", "reply": "held", "delay_ms": STALL_MS},
     ]
 }
 
@@ -137,7 +140,7 @@ def normalise(stream: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def transcript(text: str) -> list[dict[str, Any]]:
-    """A transcript copied from §4.1.6, normalised like a live stream."""
+    """A transcript observed from AstrBot, normalised like a live stream."""
     return normalise(events(text.strip().encode() + b"\n\n"))
 
 
@@ -219,7 +222,7 @@ def other_key(srv: Running) -> dict[str, Any]:
     return created
 
 
-# -- transcripts (§4.1.6) --------------------------------------------------------------
+# -- transcripts (M5, M6) --------------------------------------------------------------
 
 MID = "MID"
 STATS: dict[str, Any] = {
@@ -653,7 +656,7 @@ def test_config_id_wins_over_config_name(srv: Running) -> None:
     assert error_of(srv, body) == "config_name not found: nope"
 
 
-# -- errors of §4.1.2, in order, changing nothing (F3) ---------------------------------
+# -- errors of M3, in order, changing nothing (F3) -------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -937,13 +940,18 @@ def test_turns_on_one_session_run_in_order_and_none_is_lost(tmp_path: Path) -> N
 
 def test_one_more_than_the_queue_limit_is_refused(tmp_path: Path) -> None:
     with running_server(config=rules_config(tmp_path), max_session_queue=2) as srv:
-        body = {"username": "q", "session_id": "full", "message": "slow"}
+        body = {"username": "q", "session_id": "full", "message": "hello"}
         with ExitStack() as stack:
             held = [
                 stack.enter_context(
-                    httpx.stream("POST", srv.url + "/api/v1/chat", json=body, headers=HEADERS)
+                    httpx.stream(
+                        "POST",
+                        srv.url + "/api/v1/chat",
+                        json={**body, "message": text},
+                        headers=HEADERS,
+                    )
                 )
-                for _ in range(3)  # one running, two waiting
+                for text in ("stall", "hello", "hello")  # one running, two waiting
             ]
             before = snapshot(srv)
             assert error_of(srv, body) == "Too many queued turns for this session"

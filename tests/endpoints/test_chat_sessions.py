@@ -1,4 +1,4 @@
-"""GET /api/v1/chat/sessions over real sockets (observed §4.3, F17, F20)."""
+"""GET /api/v1/chat/sessions over real sockets (docs/compatibility.md M8, F17, F20)."""
 
 from __future__ import annotations
 

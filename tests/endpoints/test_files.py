@@ -1,5 +1,5 @@
-"""POST and GET /api/v1/file over real sockets (observed §4.5, §4.6; CONTRACT F8-F11,
-F14, F16): uploads with httpx, curl and raw bytes, ranged and conditional downloads,
+"""POST and GET /api/v1/file over real sockets (docs/compatibility.md M10;
+F8-F11, F14, F16): uploads with httpx, curl and raw bytes, ranged and conditional downloads,
 every bad input of issue 4, and crash safety (client gone, server SIGKILLed)."""
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ MP3 = b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(64)
 MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + bytes(64)
 HTML = b"<html><script>alert(document.cookie)</script></html>"
 TOO_LARGE = f"File too large (limit {LIMIT} bytes)"
+OCTET = "application/octet-stream"
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +191,12 @@ def test_upload_answer_row_and_file_on_disk(srv: Running) -> None:
             "file",
             "application/octet-stream",
         ),
+        # A script has no leading "<": its declared type or its name decides (F9).
+        (b"alert(document.cookie)\n", "a.txt", "application/javascript", "file", OCTET),
+        (b"alert(document.cookie)\n", "notes", "text/javascript", "file", OCTET),
+        (b"alert(document.cookie)\n", "run.js", "text/plain", "file", OCTET),
+        (b"just words\n", "page.html", "text/plain", "file", OCTET),
+        (b"just words\n", "notes", "text/html; charset=utf-8", "file", OCTET),
     ],
 )
 def test_types_are_sniffed_and_active_content_is_never_served_as_itself(

@@ -430,3 +430,18 @@ def test_a_config_json_broken_since_the_start_is_not_overwritten() -> None:
         )
         assert config_file.read_text() == "{broken"
         assert system_config(srv, TEST_KEY).json()["data"]["config"] == {"admins_id": ["astrbot"]}
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        ("4.22", b'{"status":"ok","message":"\\u4fdd\\u5b58\\u6210\\u529f~","data":{}}\n'),
+        ("4.27", '{"status":"ok","message":"保存成功~","data":{}}'.encode()),
+    ],
+)
+def test_the_saved_message_is_in_the_profiles_envelope(
+    srv422: Running, srv427: Running, profile: str, expected: bytes
+) -> None:
+    srv = srv427 if profile == "4.27" else srv422
+    unchanged = system_config(srv, TEST_KEY).json()["data"]["config"]
+    assert put_config(srv, TEST_KEY, unchanged).content == expected

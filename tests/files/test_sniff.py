@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from astrlite.files.sniff import SNIFF_BYTES, Sniffed, sniff
+from astrlite.files.sniff import SNIFF_BYTES, Sniffed, is_active_type, sniff
 
 
 def ftyp(major: bytes, *compatible: bytes) -> bytes:
@@ -172,20 +172,78 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
         (ZIP, f"{DOCX}; charset=binary", "report", DOCX),
         (ZIP, "application/octet-stream", "report.DOCX", DOCX),
         (ZIP, None, "book.epub", "application/epub+zip"),
-        (ZIP, "text/html", "page.html", "application/zip"),
         (ZIP, "application/msword", "a.doc", "application/zip"),  # not a ZIP type
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", None, "old.xls", "application/vnd.ms-excel"),
         (b"a,b\n1,2\n", "text/csv", "data", "text/csv"),
         (b"a,b\n1,2\n", None, "data.csv", "text/csv"),
         (b'{"a": 1}', "application/json", "x", "application/json"),
         (b"# Title\n", None, "README.md", "text/markdown"),
-        (b"plain", "text/html", "x.html", "text/plain"),
         (b"plain", "application/pdf", "x.pdf", "text/plain"),
         (b"%PDF-1.4", "application/zip", "x.docx", "application/pdf"),
     ],
 )
 def test_passive_refinements(head: bytes, declared: str | None, filename: str, mime: str) -> None:
     assert sniff(head, declared, filename) == Sniffed(mime, "file")
+
+
+SCRIPT = b"fetch('/api/v1/chat/sessions?username=admin').then(r => r.text())\n"
+
+
+@pytest.mark.parametrize(
+    ("declared", "filename"),
+    [
+        ("application/javascript", "a.txt"),
+        ("text/javascript", "notes"),
+        ("text/javascript; charset=utf-8", "notes"),
+        ("application/x-javascript", "notes"),
+        ("application/ecmascript", "notes"),
+        ("TEXT/HTML", "notes"),
+        ("application/xhtml+xml", "notes"),
+        ("image/svg+xml", "notes"),
+        ("application/rss+xml", "notes"),
+        ("text/xml", "notes"),
+        ("application/xml", "notes"),
+        ("text/vbscript", "notes"),
+        (None, "a.js"),
+        ("text/plain", "a.mjs"),
+        ("text/plain", "page.HTML"),
+        ("text/plain", "page.htm"),
+        ("application/octet-stream", "x.svg"),
+        (None, "feed.xml"),
+        (None, "app.xhtml"),
+        (None, "style.xsl"),
+    ],
+)
+def test_declared_or_named_active_content_is_never_text(
+    declared: str | None, filename: str
+) -> None:
+    """F9: a script needs no leading "<"; what it claims to be decides (issue 12)."""
+    assert sniff(SCRIPT, declared, filename) == Sniffed("application/octet-stream", "file")
+    assert sniff(ZIP, declared, filename) == Sniffed("application/octet-stream", "file")
+
+
+@pytest.mark.parametrize("filename", ["x.svg", "x.html", "x.js"])
+def test_media_stays_media_whatever_it_claims(filename: str) -> None:
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01"
+    assert sniff(png, "text/html", filename) == Sniffed("image/png", "image")
+
+
+@pytest.mark.parametrize(
+    ("mime", "active"),
+    [
+        ("text/html; charset=utf-8", True),
+        ("application/atom+xml", True),
+        ("text/javascript1.5", True),
+        ("text/plain", False),
+        ("application/json", False),
+        ("text/css", False),
+        ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_is_active_type(mime: str | None, active: bool) -> None:
+    assert is_active_type(mime) is active
 
 
 def test_only_the_head_is_looked_at() -> None:

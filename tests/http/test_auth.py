@@ -1,4 +1,4 @@
-"""API keys over real sockets: carriers, precedence, scopes, expiry, revocation (§2)."""
+"""API keys over real sockets: carriers, precedence, scopes, expiry, revocation (M4, F15)."""
 
 from __future__ import annotations
 

@@ -175,53 +175,23 @@ def test_handler_exception_is_a_500_envelope_and_logged(
             400,
             "Malformed HTTP request",
         ),
-        (b"GARBAGE GARBAGE GARBAGE\r\n\r\n", 400, "Malformed HTTP request"),
         (
             b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 20000 + b"\r\n\r\n",
             431,
             "Request headers too large",
         ),
         (
-            b"POST /t/json HTTP/1.1\r\nHost: x\r\n"
-            b"Content-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
-            400,
-            "Malformed HTTP request",
-        ),
-        (
-            b"POST /t/json HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n",
-            400,
-            "Malformed HTTP request",
-        ),
-        (
-            b"POST /t/json HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
-            400,
-            "Malformed HTTP request",
-        ),
-        (b"GET /api/v1/%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Malformed request target"),
-        (b"GET /api/v1/%ff%fe HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Malformed request target"),
-        (
-            b"GET /api/v1/im/bots?api_key=%e2%28 HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /api/v1/%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             400,
             "Malformed request target",
         ),
-        (b"GET /api/v1/im/bots?x=%4 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Malformed request target"),
     ],
-    ids=[
-        "tls-hello",
-        "garbage",
-        "huge-header",
-        "conflicting-cl",
-        "negative-cl",
-        "bad-chunked",
-        "bad-percent",
-        "bad-utf8-path",
-        "bad-utf8-query",
-        "short-percent",
-    ],
+    ids=["tls-hello", "huge-header", "bad-percent"],
 )
 def test_malformed_requests_get_a_clean_error(
     srv: Running, raw: bytes, status: int, message: str
 ) -> None:
+    """A few on the wire; the whole table runs in memory (tests/http/test_connection.py)."""
     answer = exchange(srv, raw)
     assert status_of(answer) == status
     assert json.loads(body_of(answer)) == {"status": "error", "message": message, "data": None}
@@ -370,7 +340,10 @@ def test_graceful_shutdown_lets_in_flight_requests_finish() -> None:
 
         worker = threading.Thread(target=call)
         worker.start()
-        time.sleep(0.2)
+        deadline = time.monotonic() + 5
+        while srv.server.lifecycle.busy == 0:  # until the request is being answered
+            assert time.monotonic() < deadline, "the request never arrived"
+            time.sleep(0.005)
         srv.portal.call(srv.server.stop)
         worker.join(5)
         time.sleep(0.1)
@@ -383,7 +356,7 @@ def test_access_log_redacts_query_keys(caplog: pytest.LogCaptureFixture) -> None
     with caplog.at_level(logging.INFO, logger="astrlite.access"), running_server() as srv:
         httpx.get(srv.url + f"/api/v1/im/bots?api_key={TEST_KEY}&key={TEST_KEY}&x=1")
     lines = [r.getMessage() for r in caplog.records if r.name == "astrlite.access"]
-    assert lines and lines[0].startswith("GET /api/v1/im/bots?api_key=REDACTED&key=REDACTED&x=1 ")
+    assert lines and '"GET /api/v1/im/bots?api_key=REDACTED&key=REDACTED&x=1"' in lines[0]
     assert TEST_KEY not in caplog.text
 
 

@@ -1,5 +1,5 @@
-"""POST /api/v1/im/message over real sockets (observed §4.7, §5.1, §5.3; F2, F13, F16,
-F21): every check and string in order, each platform against a fake of its service
+"""POST /api/v1/im/message over real sockets (docs/compatibility.md M3, M11, M12; F2,
+F13, F16, F21): every check and string in order, each platform against a fake of its service
 (Telegram Bot API, OneBot v11, a webhook receiver), platforms that hang, answer HTML or
 close the connection, webchat delivery with and without a live stream, and the outbox."""
 
@@ -218,7 +218,7 @@ def wait_for(condition: Any, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
-# -- the checks of §4.7, in order -------------------------------------------------------
+# -- the checks of M3, in order ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("body", [b"", b"not json", b"[1, 2]", b'"umo"', b"null", b"[" * 5000])
@@ -269,7 +269,7 @@ def test_checks_in_the_original_order(env: Env, body: dict[str, Any], expected: 
     assert message == expected
 
 
-# -- strict parts (§5.3) ------------------------------------------------------------------
+# -- strict parts (M11) -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -357,7 +357,7 @@ def test_the_outbox_records_every_message(env: Env) -> None:
         {"type": "plain", "text": "disk "},
         {"type": "plain", "text": ""},  # skipped
         {"type": "plain", "text": "full"},
-        {"type": "file", "attachment_id": picture},  # the stored kind wins (§5.2)
+        {"type": "file", "attachment_id": picture},  # the stored kind wins (M11)
     ]
     ok(env, "box:GroupMessage:ops:room:1", message)  # colons stay in the session
     recorded = last_outbox_message(env)

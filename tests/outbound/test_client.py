@@ -218,6 +218,39 @@ async def test_chunked_body_arrives_piece_by_piece() -> None:
             await client.aclose()
 
 
+async def test_chunks_that_arrived_together_are_one_piece() -> None:
+    async def burst(_: Received, stream: ByteStream) -> bool:
+        await stream.send(chunked_head())
+        await anyio.sleep(0.01)  # the head first, then the body in one write
+        await stream.send(chunk(b"a") + chunk(b"b") + chunk(b"c") + LAST_CHUNK)
+        return True
+
+    with anyio.fail_after(DEADLINE):
+        async with serve(burst) as server:
+            client = Client()
+            async with client.request("GET", server.url) as reply:
+                assert [piece async for piece in reply.aiter_bytes()] == [b"abc"]
+            await client.aclose()
+        assert server.accepted == 1  # read to its end: the connection was pooled
+
+
+async def test_data_before_a_malformed_chunk_is_delivered_first() -> None:
+    async def broken(_: Received, stream: ByteStream) -> bool:
+        await stream.send(chunked_head() + chunk(b"kept") + b"zz\r\n")
+        await wait_until_closed(stream)
+        return False
+
+    with anyio.fail_after(DEADLINE):
+        async with serve(broken) as server:
+            client = Client()
+            async with client.request("GET", server.url) as reply:
+                pieces = reply.aiter_bytes()
+                assert await pieces.__anext__() == b"kept"
+                with pytest.raises(HttpClientError, match="malformed response"):
+                    await pieces.__anext__()
+            await client.aclose()
+
+
 async def test_request_bodies_bytes_and_streamed() -> None:
     async def body() -> AsyncIterator[bytes]:
         for piece in (b"stre", b"", b"amed"):
@@ -494,6 +527,21 @@ async def test_https_without_verification_warns(
             assert await get(client, f"https://127.0.0.1:{server.port}/") == (200, b"hello ")
         await client.aclose()
     assert "verification is disabled" in caplog.text
+
+
+async def test_tls_context_is_made_on_the_first_https_connection(
+    server_tls: ssl.SSLContext,
+) -> None:
+    # Loading the system's CA certificates costs ~100 ms: not for plain-HTTP upstreams.
+    with anyio.fail_after(DEADLINE):
+        client = Client(verify=False)
+        async with serve(hello) as server:
+            assert await get(client, f"http://127.0.0.1:{server.port}/") == (200, b"hello ")
+        assert client._ssl is None
+        async with serve(hello, server_tls) as server:
+            assert await get(client, f"https://127.0.0.1:{server.port}/") == (200, b"hello ")
+        assert client._ssl is not None
+        await client.aclose()
 
 
 async def test_https_to_a_plain_http_server() -> None:

@@ -1,5 +1,6 @@
 """POST /api/v1/chat through the openai provider against a fake upstream that speaks
-OpenAI's real wire format: the transcripts must equal AstrBot's (§4.1.6)."""
+OpenAI's real wire format: the transcripts must equal AstrBot's
+(docs/compatibility.md M5, M6)."""
 
 from __future__ import annotations
 

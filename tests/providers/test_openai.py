@@ -100,6 +100,8 @@ async def run(
         (b"event: only\n\n\n\n", []),
         (b"data: cut off\n", []),
         ("data: 你好\n\n".encode(), ["你好"]),
+        (b"data: a\n\ndata: b\r\n\r\ndata: c\n\ndata: d\rdata: e\n\n", ["a", "b", "c", "d\ne"]),
+        (b"data: \xff\n\n", ["\ufffd"]),
     ],
 )
 def test_sse_decoder(stream: bytes, events: list[str]) -> None:

@@ -71,7 +71,10 @@ def running_server(
     **option_changes: Any,
 ) -> Iterator[Running]:
     with tempfile.TemporaryDirectory(prefix="astrlite-test-") as tmp:
-        data_dir = Path(tmp)
+        # One level down, so that what escapes the data directory lands in a folder of
+        # this test's own, where a test can look for it.
+        data_dir = Path(tmp) / "data"
+        data_dir.mkdir()
         if config is not None:
             (data_dir / "config.json").write_text(json.dumps(config))
         for config_id, body in (extra_configs or {}).items():

@@ -1,4 +1,5 @@
-"""Chat streams observed from AstrBot, copied verbatim from astrbot-observed.md §4.1.6."""
+"""Chat streams observed from AstrBot, copied verbatim as they were
+recorded (docs/compatibility.md M5, M6)."""
 
 # ruff: noqa: E501  (verbatim transcripts: one SSE event per line)
 

@@ -1,0 +1,45 @@
+"""How a client's turns are put on the wire: as SSE (observed §4.1.3) or as WebSocket
+frames (§4.2), which carry the ids in two more places.
+
+The runner and the live turn only ever encode through a `Framing`, so a turn streams to
+either kind of client with the same events, persistence and queueing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from astrlite.chat.events import Event, end_event, message_saved_event, session_id_event
+from astrlite.sse import encode_event
+
+
+@dataclass(frozen=True, slots=True)
+class Framing:
+    encode: Callable[[Event], bytes]
+    # WebSocket (§4.2): the first event names the message_id, and every message_saved
+    # names the session.
+    ids_in_events: bool = False
+    # The events are SSE frames (encode_event), so an Emit's pre-encoded `wire` serves.
+    sse: bool = False
+
+    def first(self, session_id: str, message_id: str) -> bytes:
+        event = session_id_event(session_id)
+        if self.ids_in_events:
+            event["message_id"] = message_id
+        return self.encode(event)
+
+    def saved_event(
+        self, row_id: int, created_at: str, session_id: str, checkpoint_id: str | None
+    ) -> Event:
+        """``message_saved`` for a bot row (4.27 SSE: with the turn's checkpoint id)."""
+        event = message_saved_event(row_id, created_at, checkpoint_id)
+        if self.ids_in_events:
+            event["session_id"] = session_id
+        return event
+
+    def end(self, message_id: str) -> bytes:
+        return self.encode(end_event(message_id))
+
+
+SSE = Framing(encode_event, sse=True)

@@ -1,0 +1,132 @@
+"""What h11 leaves to its user at the edge (docs/compatibility.md H1-H4).
+
+h11 parses a request head strictly, refuses a missing or repeated ``Host`` on HTTP/1.1
+and conflicting ``Content-Length`` values. It accepts any ``HTTP/x.y`` version, any
+``Host`` value, a body framed by both ``Content-Length`` and ``Transfer-Encoding``
+(RFC 9112 §6.1: the latter wins) and chunk sizes it learns only as their bytes arrive.
+`check_head` refuses the first three; `ChunkSizes` reads each chunk's declared size from
+the bytes fed to h11, so a body that announces itself too large is refused before its
+bytes are read.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+from collections.abc import Iterable
+
+import h11
+
+from astrlite.errors import MALFORMED_REQUEST, VERSION_NOT_SUPPORTED, ApiError
+
+# RFC 3986 §3.2.2: host = IP-literal / IPv4address / reg-name, then ":" *DIGIT. An IPv4
+# address is a reg-name as far as its characters go; a bracketed literal is checked by
+# `ipaddress` below (or is an IPvFuture).
+_REG_NAME = rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*"
+_IP_LITERAL = rb"\[(?P<literal>[0-9A-Fa-f:.]+|v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+)\]"
+_HOST = re.compile(rb"(?:" + _IP_LITERAL + rb"|" + _REG_NAME + rb")(?::[0-9]*)?")
+
+# 15 hex digits are 2**60 - 1 bytes: more than any body limit astrlite can be given, so a
+# longer size is refused as it arrives, before an integer is ever made of it (RFC 9112
+# §7.1: recipients must guard against overflowing chunk sizes).
+MAX_CHUNK_SIZE_DIGITS = 15
+SUPPORTED_VERSIONS = (b"1.0", b"1.1")
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+_ZERO = ord("0")
+
+
+def check_head(event: h11.Request) -> ApiError | None:
+    """The error to answer (then close) for a head h11 accepted, or None when it is fine."""
+    if event.http_version not in SUPPORTED_VERSIONS:
+        # Only what we implement: an unknown version's framing rules are unknown too
+        # (docs/compatibility.md H2).
+        return ApiError(505, VERSION_NOT_SUPPORTED)
+    if not _hosts_valid(value for name, value in event.headers if name == b"host"):
+        return ApiError(400, MALFORMED_REQUEST)
+    names = {name for name, _ in event.headers}
+    if b"transfer-encoding" in names and (
+        b"content-length" in names or event.http_version == b"1.0"
+    ):
+        # RFC 9112 §6.1: either may be a smuggling attempt; §6.3 says such framing can
+        # not be trusted, so nothing after this head on the connection is either.
+        return ApiError(400, MALFORMED_REQUEST)
+    return None
+
+
+def _hosts_valid(values: Iterable[bytes]) -> bool:
+    # h11 has already refused a repeated Host, and a missing one on HTTP/1.1.
+    for value in values:
+        match = _HOST.fullmatch(value)
+        if match is None:
+            return False
+        literal = match.group("literal")
+        if literal is not None and not literal.startswith(b"v"):
+            try:
+                ipaddress.IPv6Address(literal.decode("ascii"))
+            except ValueError:
+                return False
+    return True
+
+
+class _At(enum.Enum):
+    SIZE = enum.auto()  # the hex digits of a chunk size
+    LINE = enum.auto()  # the rest of that line: extensions, CRLF
+    SKIP = enum.auto()  # a chunk's data and its CRLF
+    DONE = enum.auto()  # after the last chunk: trailers, which h11 reads
+
+
+class ChunkSizes:
+    """Follows the chunked framing of a request body through the bytes given to h11.
+
+    Only the sizes are read; h11 still validates everything else, so malformed framing
+    is reported by h11. `declared` is the sum of the sizes announced so far, including
+    the chunk whose bytes have not arrived yet.
+    """
+
+    __slots__ = ("_at", "_digits", "_skip", "declared", "overflow")
+
+    def __init__(self) -> None:
+        self.declared = 0
+        self.overflow = False  # a size with more than MAX_CHUNK_SIZE_DIGITS digits
+        self._at = _At.SIZE
+        self._digits = bytearray()
+        self._skip = 0
+
+    def feed(self, data: bytes) -> None:
+        pos, end = 0, len(data)
+        while pos < end and self._at is not _At.DONE and not self.overflow:
+            if self._at is _At.SKIP:
+                step = min(self._skip, end - pos)
+                self._skip -= step
+                pos += step
+                if not self._skip:
+                    self._at = _At.SIZE
+            elif self._at is _At.SIZE:
+                while pos < end and not self._digits and data[pos] == _ZERO:
+                    pos += 1  # leading zeros: the size is its value, not its length
+                start = pos
+                room = MAX_CHUNK_SIZE_DIGITS + 1 - len(self._digits)
+                while pos < end and pos - start < room and data[pos] in _HEX_DIGITS:
+                    pos += 1
+                self._digits += data[start:pos]
+                if len(self._digits) > MAX_CHUNK_SIZE_DIGITS:
+                    self.overflow = True
+                elif pos < end:
+                    self._at = _At.LINE
+            else:
+                newline = data.find(b"\n", pos)
+                if newline < 0:
+                    return
+                pos = newline + 1
+                self._end_of_size_line()
+
+    def _end_of_size_line(self) -> None:
+        size = int(self._digits, 16) if self._digits else 0
+        self._digits.clear()
+        self.declared += size
+        if size:
+            self._skip = size + 2
+            self._at = _At.SKIP
+        else:
+            self._at = _At.DONE

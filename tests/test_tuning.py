@@ -1,0 +1,24 @@
+"""malloc tuning applies on glibc without running ldconfig (ctypes.util.find_library
+spawns it, and imports tempfile, shutil and lzma, at every start)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+CHECK = """
+import sys
+from astrlite.tuning import tune_malloc
+applied = tune_malloc()
+print(applied, sorted(m for m in ("subprocess", "tempfile", "ctypes.util") if m in sys.modules))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_malloc_tuning_without_a_subprocess() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK], capture_output=True, text=True, check=True, timeout=30
+    )
+    assert done.stdout.split(maxsplit=1) == ["True", "[]\n"]
