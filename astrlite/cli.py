@@ -21,6 +21,7 @@ import anyio
 
 from astrlite import __version__, options
 from astrlite.operations import banner, logs
+from astrlite.principal import VALID_SCOPES
 from astrlite.runtime import StartupError, prepare_data_dir, start
 from astrlite.store import keys
 from astrlite.store.db import StoreError, administer
@@ -65,7 +66,10 @@ def _serve(opts: options.Options) -> int:
         if not runtime.services.keys.has_static_keys:
             with runtime.db.writer_connection() as conn:
                 if keys.count(conn) == 0:
-                    created = keys.create(conn, name="first key", created_by="serve")
+                    every_scope = list(VALID_SCOPES)
+                    created = keys.create(
+                        conn, name="first key", scopes=every_scope, created_by="serve"
+                    )
                     print(f"api_key: {created['api_key']}  (all scopes; shown once)", flush=True)
         anyio.run(lambda: runtime.server.serve(handle_signals=True))
     return 0
@@ -92,7 +96,11 @@ def _keys_parser() -> argparse.ArgumentParser:
     create = commands.add_parser("create", parents=[shared], help="create a key and print it once")
     create.add_argument("--name", default=None)
     create.add_argument(
-        "--scopes", default=None, help="comma-separated: chat,config,file,im or * (default all)"
+        "--scopes",
+        default=None,
+        help="comma-separated, from: "
+        + ", ".join(VALID_SCOPES)
+        + " (default: all but the two admin sub-scopes)",
     )
     create.add_argument("--expires-in-days", type=_days, default=None)
     create.add_argument("--json", action="store_true")

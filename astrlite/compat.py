@@ -29,14 +29,23 @@ class Envelope:
         data = text.encode("utf-8", "backslashreplace")
         return data + b"\n" if self.newline else data
 
-    def ok(self, data: Any = None) -> bytes:
-        return self.encode({"status": "ok", "message": None, "data": {} if data is None else data})
+    def ok(self, data: Any = None, message: str | None = None) -> bytes:
+        body = {"status": "ok", "message": message, "data": {} if data is None else data}
+        return self.encode(body)
 
     def error(self, message: str) -> bytes:
         body: dict[str, Any] = {"status": "error", "message": message}
         if self.error_data:
             body["data"] = None
         return self.encode(body)
+
+
+# Key carriers, by the names http/auth.py knows them by.
+BEARER = "bearer"  # Authorization: Bearer <key>
+APIKEY = "apikey"  # Authorization: ApiKey <key>
+QUERY_API_KEY = "query:api_key"
+QUERY_KEY = "query:key"
+X_API_KEY = "x-api-key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +77,15 @@ class Profile:
     file_display_names: bool
     # A bot row keeps text and media in arrival order (4.22: media first, text last).
     arrival_order: bool
-    # The key carrier order: `Authorization: Bearer` first (4.27), else query first.
-    bearer_first: bool
+    # The order in which key carriers are looked at on HTTP routes; the first non-empty
+    # one wins. (The WebSocket route keeps the seed's order in every profile.)
+    key_carriers: tuple[str, ...]
+    # `admins_id` when config.json does not say (4.22 reserves nothing; 4.27 ships
+    # ["astrbot"]).
+    default_admins_id: tuple[str, ...]
+    # The HTTP status of every /im/message(s) business error; None: the usual rule
+    # (200, or the honest code with --http-errors).
+    im_error_status: int | None
     # WebSocket frames are compact JSON with raw UTF-8 (4.27), not spaced and escaped.
     ws_compact_frames: bool
     # The close code for a WebSocket message that is not JSON (4.22: 1000, 4.27: 1011).
@@ -91,7 +107,9 @@ SEED = Profile(
     context_tokens=False,
     file_display_names=False,
     arrival_order=False,
-    bearer_first=False,
+    key_carriers=(QUERY_API_KEY, QUERY_KEY, X_API_KEY, BEARER, APIKEY),
+    default_admins_id=(),
+    im_error_status=None,
     ws_compact_frames=False,
     ws_invalid_json_close=1000,
     ws_message_first=False,
@@ -109,7 +127,9 @@ V4_27 = Profile(
     context_tokens=True,
     file_display_names=True,
     arrival_order=True,
-    bearer_first=True,
+    key_carriers=(BEARER, APIKEY, QUERY_API_KEY, QUERY_KEY, X_API_KEY),
+    default_admins_id=("astrbot",),
+    im_error_status=400,
     ws_compact_frames=True,
     ws_invalid_json_close=1011,
     ws_message_first=True,

@@ -47,6 +47,8 @@ class Config:
     context_turns: int
     display_reasoning: bool
     platforms: tuple[dict[str, Any], ...] = field(default=())
+    # None: the file does not say (config.json then takes the profile's default).
+    admins_id: tuple[str, ...] | None = None
 
     @property
     def is_default(self) -> bool:
@@ -81,6 +83,16 @@ def _expect(kind: type | tuple[type, ...], label: str) -> Callable[[Any, str], A
     return check
 
 
+def _admin_ids(value: Any, where: str) -> list[Any]:
+    """A list of ids; numbers are allowed (platform user ids often are) and compared
+    as text."""
+    if not isinstance(value, list) or any(
+        isinstance(item, bool) or not isinstance(item, (str, int)) for item in value
+    ):
+        raise ValueError(f"{where}: expected a list of strings")
+    return value
+
+
 _TOP_LEVEL: dict[str, Callable[[Any, str], Any]] = {
     "name": _expect(str, "a string"),
     "provider": _expect(str, "a string"),
@@ -90,6 +102,7 @@ _TOP_LEVEL: dict[str, Callable[[Any, str], Any]] = {
     "context_turns": _expect(int, "a whole number"),
     "display_reasoning": _expect(bool, "true or false"),
     "platforms": _expect(list, "a list"),
+    "admins_id": _admin_ids,
 }
 
 _PROVIDER_KEYS: dict[str, dict[str, tuple[Callable[[Any, str], Any], bool]]] = {
@@ -178,6 +191,7 @@ def parse_config(raw: Any, config_id: str, path: str, *, allow_platforms: bool) 
         context_turns=merged["context_turns"],
         display_reasoning=merged["display_reasoning"],
         platforms=tuple(platforms),
+        admins_id=tuple(str(i) for i in raw["admins_id"]) if "admins_id" in raw else None,
     )
 
 
@@ -198,11 +212,17 @@ def _load_file(file: Path, config_id: str, relative: str, *, allow_platforms: bo
         raise ConfigError(f"{relative}: {error}") from None
 
 
-def load(data_dir: Path) -> ConfigSet:
-    """Read config.json (written with the defaults on first run) and configs/*.json."""
+def first_config(admins_id: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What config.json holds on first run: the defaults and the profile's admin ids."""
+    return {**DEFAULT_CONFIG, "admins_id": list(admins_id)}
+
+
+def load(data_dir: Path, admins_id: tuple[str, ...] = ()) -> ConfigSet:
+    """Read config.json (written by first_config() on first run) and configs/*.json."""
     default_file = data_dir / DEFAULT_FILE
     if not default_file.exists():
-        default_file.write_text(json.dumps(DEFAULT_CONFIG, indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(first_config(admins_id), indent=2) + "\n"
+        default_file.write_text(text, encoding="utf-8")
     default = _load_file(default_file, DEFAULT_ID, DEFAULT_FILE, allow_platforms=True)
     extras = []
     folder = data_dir / CONFIGS_DIR

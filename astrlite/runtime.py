@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from astrlite import configs
 from astrlite.background import Background
+from astrlite.chat.admins import AdminIds
 from astrlite.chat.runner import ChatService
 from astrlite.compat import PROFILES
 from astrlite.endpoints.routes import build_table
@@ -111,9 +112,10 @@ def start(
     """
     environ = os.environ if environ is None else environ
     data_dir = prepare_data_dir(Path(options.data_dir))
+    profile = PROFILES[options.compat]
     try:
         extra_keys = static_keys(options, environ)
-        config_set = configs.load(data_dir)
+        config_set = configs.load(data_dir, profile.default_admins_id)
         background = Background()
         clients = _client_registry(background)
         providers = ProviderSet.build(config_set, data_dir, clients)
@@ -206,6 +208,7 @@ def _services(
         metrics.gauge("queued_turns", "Chat turns waiting for their session.", chat.queued)
         metrics.gauge("database_size_bytes", "The database with its write-ahead log.", db.size)
     health = HealthProbe(db, data_dir)
+    admins = AdminIds.of(config_set, profile.default_admins_id, data_dir)
     return Services(
         options,
         config_set,
@@ -213,6 +216,7 @@ def _services(
         attachments,
         chat,
         platforms,
+        admins,
         background,
         health,
         metrics,

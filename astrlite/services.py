@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from astrlite.background import Background
+from astrlite.chat.admins import AdminIds
 from astrlite.chat.runner import ChatService
 from astrlite.compat import Profile
 from astrlite.configs import ConfigSet
@@ -25,6 +26,7 @@ class Services:
     attachments: AttachmentStore
     chat: ChatService
     platforms: Platforms
+    admins: AdminIds
     background: Background
     health: HealthProbe
     metrics: Metrics | None  # --metrics

@@ -18,7 +18,8 @@ def write(folder: Path, name: str, body: object) -> None:
 
 def test_first_run_writes_the_defaults(tmp_path: Path) -> None:
     loaded = configs.load(tmp_path)
-    assert json.loads((tmp_path / "config.json").read_text()) == configs.DEFAULT_CONFIG
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written == {**configs.DEFAULT_CONFIG, "admins_id": []}
     default = loaded.default
     assert (default.id, default.name, default.path, default.provider) == (
         "default",
@@ -32,6 +33,28 @@ def test_first_run_writes_the_defaults(tmp_path: Path) -> None:
         10,
         False,
     )
+
+
+def test_first_run_writes_the_profiles_admin_ids(tmp_path: Path) -> None:
+    loaded = configs.load(tmp_path, ("astrbot",))
+    assert json.loads((tmp_path / "config.json").read_text())["admins_id"] == ["astrbot"]
+    assert loaded.default.admins_id == ("astrbot",)
+
+
+def test_admin_ids_are_read_from_every_config_as_text(tmp_path: Path) -> None:
+    write(tmp_path, "config.json", {"admins_id": ["root", 42]})
+    write(tmp_path, "configs/alpha.json", {"admins_id": ["zed"]})
+    write(tmp_path, "configs/beta.json", {})
+    loaded = configs.load(tmp_path, ("astrbot",))
+    assert loaded.default.admins_id == ("root", "42")
+    assert [c.admins_id for c in loaded.extras] == [("zed",), None]
+
+
+@pytest.mark.parametrize("value", ["astrbot", [True], [["x"]], [None], {"a": 1}])
+def test_admin_ids_must_be_a_list_of_strings(tmp_path: Path, value: object) -> None:
+    write(tmp_path, "config.json", {"admins_id": value})
+    with pytest.raises(configs.ConfigError, match=r"^config.json: admins_id: expected a list"):
+        configs.load(tmp_path)
 
 
 def test_listing_is_sorted_by_file_name_default_last(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """POST /api/v1/chat (an SSE stream, docs/compatibility.md M5) and GET /api/v1/chat/sessions
 (M8).
 
-The chat checks run in the original's order (username, session ownership, config_id then
-config_name, message present, content) and all of them before anything changes (F3).
+The chat checks run in the original's order (username, admin ids, session ownership,
+config_id then config_name, message present, content) and all of them before anything
+changes (F3).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from astrlite import sources
+from astrlite.chat.admins import AdminIds, guard_username
 from astrlite.chat.prompt import quote_of
 from astrlite.chat.runner import ChatService, TurnRequest
 from astrlite.chat.user_message import Lookups, Quote, parse_message
@@ -20,6 +22,7 @@ from astrlite.errors import EMPTY_CONTENT, Invalid, business
 from astrlite.http.request import Request
 from astrlite.http.response import Response, json_ok
 from astrlite.http.router import Handler
+from astrlite.principal import Principal
 from astrlite.sse import sse_headers
 
 if TYPE_CHECKING:
@@ -49,7 +52,7 @@ def post_chat(services: Services) -> Handler:
         limit = services.options.max_json_bytes
         body = await validation.request_object(request, limit, validate=profile.validation_422)
         assert request.principal is not None  # the app authenticates every /api/v1 call
-        turn = accept(body, request.principal.key_id, chat, services.configs, profile)
+        turn = accept(body, request.principal, chat, services.configs, services.admins, profile)
         stream = chat.submit(turn)
         return Response(200, list(headers), stream.body(heartbeat))
 
@@ -81,7 +84,12 @@ def list_sessions(services: Services) -> Handler:
 
 
 def accept(
-    body: dict[str, Any], key_id: str, chat: ChatService, configs: ConfigSet, profile: Profile
+    body: dict[str, Any],
+    principal: Principal,
+    chat: ChatService,
+    configs: ConfigSet,
+    admins: AdminIds,
+    profile: Profile,
 ) -> TurnRequest:
     """Check a chat request in the original's order; business errors for what fails
     (4.27: field types first, as a 422)."""
@@ -89,7 +97,9 @@ def accept(
         streaming: bool | None = typed_streaming_of(body)
     else:
         streaming = streaming_of(body, null_streams=profile.null_streams)
+    key_id = principal.key_id
     username = username_of(body.get("username"))
+    guard_username(username, principal, admins)  # right after the username checks
     session_id = session_id_of(body)
     creator = chat.creator_of(session_id)
     if creator is not None and creator != username:

@@ -21,6 +21,7 @@ import anyio
 import anyio.abc
 
 from astrlite import sources
+from astrlite.chat.admins import AdminIds, guard_username
 from astrlite.chat.framing import Framing
 from astrlite.chat.runner import ChatService, TurnRequest
 from astrlite.chat.user_message import parse_message
@@ -33,6 +34,7 @@ from astrlite.http.response import Response
 from astrlite.http.router import Handler
 from astrlite.http.upgrade import websocket_response
 from astrlite.http.websocket_channel import Message, WebSocketChannel
+from astrlite.principal import Principal
 
 if TYPE_CHECKING:
     from astrlite.compat import Profile
@@ -169,7 +171,7 @@ class _Socket:
         self.style = style
         self.framing = framing
         self.pong = pong
-        self.key_id = ""
+        self.principal: Principal | None = None
         self.busy = False  # a turn is being streamed
         self.stopping = False
         self.scope = anyio.CancelScope()  # cancelled when the connection is over
@@ -195,7 +197,7 @@ class _Socket:
             await self.channel.close(ws.POLICY_VIOLATION, error.message)
             return False
         assert request.principal is not None  # the route needs a key
-        self.key_id = request.principal.key_id
+        self.principal = request.principal
         return True
 
     async def _guard(self, task: Callable[..., Awaitable[None]], *args: Any) -> None:
@@ -245,7 +247,12 @@ class _Socket:
         services = self.services
         try:
             turn = accept_frame(
-                body, self.key_id, services.chat, services.configs, services.profile
+                body,
+                self.principal,
+                services.chat,
+                services.configs,
+                services.admins,
+                services.profile,
             )
             stream = services.chat.submit(turn, self.framing)
         except FrameError as error:
@@ -269,17 +276,28 @@ class _Socket:
 
 
 def accept_frame(
-    body: dict[str, Any], key_id: str, chat: ChatService, configs: ConfigSet, profile: Profile
+    body: dict[str, Any],
+    principal: Principal | None,
+    chat: ChatService,
+    configs: ConfigSet,
+    admins: AdminIds,
+    profile: Profile,
 ) -> TurnRequest:
     """A `send` message checked in the original's order (§4.2), all before anything
     changes (F3): username, message present (4.27: message first), session owner,
     config, content."""
     if profile.ws_message_first and body.get("message") is None:
         raise FrameError(INVALID_MESSAGE, MISSING_MESSAGE)
+    assert principal is not None  # a turn starts only after the key was accepted
+    key_id = principal.key_id
     try:
         username = chat_http.username_of(body.get("username"))
     except ApiError as error:
         raise FrameError(BAD_USER, error.message) from None
+    try:
+        guard_username(username, principal, admins)  # right after the username (427 §7)
+    except ApiError as error:
+        raise FrameError(INVALID_MESSAGE, error.message) from None
     if body.get("message") is None:
         raise FrameError(INVALID_MESSAGE, MISSING_MESSAGE)
     session_id = chat_http.session_id_of(body)

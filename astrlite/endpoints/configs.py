@@ -1,5 +1,6 @@
 """GET /api/v1/configs (scope config): the config files, default last
-(docs/compatibility.md M9, F16)."""
+(docs/compatibility.md M9, F16), and GET /api/v1/chat/configs (scope chat): the same list
+as AstrBot 4.27's `info_list`."""
 
 from __future__ import annotations
 
@@ -26,5 +27,26 @@ def list_configs(services: Services) -> Handler:
 
     async def handle(request: Request) -> Response:
         return listed()
+
+    return handle
+
+
+def list_chat_configs(services: Services) -> Handler:
+    # The raw registry: key order path, name, id for a config file, id, name, path for
+    # the default; no is_default. Paths stay relative to the data directory (F16).
+    info_list = fixed_json_ok(
+        {
+            "info_list": [
+                {"id": c.id, "name": c.name, "path": c.path}
+                if c.is_default
+                else {"path": c.path, "name": c.name, "id": c.id}
+                for c in services.configs.listed()
+            ]
+        },
+        services.profile.envelope,
+    )
+
+    async def handle(request: Request) -> Response:
+        return info_list()
 
     return handle

@@ -1,5 +1,8 @@
-"""POST /api/v1/file (upload) and GET /api/v1/file (download), scope file
-(docs/compatibility.md M10; F8-F11, F14, F16).
+"""Attachments, scope file (docs/compatibility.md M10; F8-F11, F14, F16, G3): upload with
+POST /api/v1/file or /api/v1/files, download with GET /api/v1/file?attachment_id=,
+/api/v1/files/{id}, /api/v1/files/{id}/content or, by stored name (the one in a bot's
+`[IMAGE]<name>`), /api/v1/files/content?filename=; DELETE /api/v1/files/{id} deletes the
+row and the file (G3). Every route sees only the calling key's attachments (F11).
 
 An upload streams from the socket through the multipart parser into a temporary file;
 the store moves it into place and commits its row only once it is complete. A download
@@ -33,6 +36,7 @@ log = logging.getLogger("astrlite")
 
 MISSING_FILE = "Missing key: file"
 MISSING_ATTACHMENT_ID = "Missing key: attachment_id"
+MISSING_FILENAME = "Missing key: filename"
 ATTACHMENT_NOT_FOUND = "Attachment not found"
 FILE_ACCESS_ERROR = "File access error"
 MALFORMED_MULTIPART = "Malformed multipart body: {}"
@@ -83,21 +87,74 @@ def download(services: Services) -> Handler:
         attachment_id = request.query_value("attachment_id")
         if not attachment_id:
             raise business(400, MISSING_ATTACHMENT_ID)
-        row = store.get(attachment_id, _owner(request))
-        if row is None:
-            raise business(404, ATTACHMENT_NOT_FOUND)
-        try:
-            opened = await store.open(row)
-        except OSError as problem:
-            log.warning("attachment %s: cannot read %s: %s", row.attachment_id, row.path, problem)
-            raise business(410, FILE_ACCESS_ERROR) from None
-        try:
-            return _file_response(request, row, opened)
-        except BaseException:
-            opened.close()
-            raise
+        return await _serve(store, request, store.get(attachment_id, _owner(request)))
 
     return handle
+
+
+def download_by_id(services: Services) -> Handler:
+    """GET /api/v1/files/{attachment_id} and .../content: the bytes, as AstrBot 4.27."""
+    store = services.attachments
+
+    async def handle(request: Request) -> Response:
+        return await _serve(store, request, store.get(_path_id(request), _owner(request)))
+
+    return handle
+
+
+def download_by_name(services: Services) -> Handler:
+    """GET /api/v1/files/content?filename=: the file a bot's media event names."""
+    store = services.attachments
+
+    async def handle(request: Request) -> Response:
+        filename = request.query_value("filename")
+        if not filename:
+            raise business(400, MISSING_FILENAME)
+        # Only the last component counts, so `../config.json` names nothing outside.
+        stored_name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+        row = store.get_by_stored_name(stored_name, _owner(request))
+        if row is None:
+            raise business(404, FILE_ACCESS_ERROR)
+        return await _serve(store, request, row)
+
+    return handle
+
+
+def delete(services: Services) -> Handler:
+    """DELETE /api/v1/files/{attachment_id}: the row, then the file (G3)."""
+    store = services.attachments
+
+    async def handle(request: Request) -> Response:
+        attachment_id = _path_id(request)
+        row = store.get(attachment_id, _owner(request))
+        if row is None or not await store.delete(row):
+            raise business(404, ATTACHMENT_NOT_FOUND)
+        return json_ok({"attachment_id": attachment_id}, services.profile.envelope)
+
+    return handle
+
+
+ID_PATH = "/api/v1/files/{attachment_id}"
+
+
+def _path_id(request: Request) -> str:
+    """The attachment id of /api/v1/files/{attachment_id}[/content] (percent-decoded)."""
+    return request.params["attachment_id"]
+
+
+async def _serve(store: AttachmentStore, request: Request, row: AttachmentRow | None) -> Response:
+    if row is None:
+        raise business(404, ATTACHMENT_NOT_FOUND)
+    try:
+        opened = await store.open(row)
+    except OSError as problem:
+        log.warning("attachment %s: cannot read %s: %s", row.attachment_id, row.path, problem)
+        raise business(410, FILE_ACCESS_ERROR) from None
+    try:
+        return _file_response(request, row, opened)
+    except BaseException:
+        opened.close()
+        raise
 
 
 def _owner(request: Request) -> str:

@@ -1,6 +1,6 @@
-"""The IM endpoints: GET /api/v1/im/bots, POST /api/v1/im/message (docs/compatibility.md
-M3, M12), and GET /api/v1/im/outbox, which exists only when an outbox platform is
-configured (issue 8)."""
+"""The IM endpoints: GET /api/v1/im/bots, POST /api/v1/im/message and its AstrBot 4.27
+name /api/v1/im/messages (docs/compatibility.md M3, M12), and GET /api/v1/im/outbox,
+which exists only when an outbox platform is configured (issue 8)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from astrlite import configs
-from astrlite.errors import business
+from astrlite.errors import ApiError, business
 from astrlite.http.request import Request
 from astrlite.http.response import Response, fixed_json_ok, json_ok
 from astrlite.http.router import Handler
@@ -40,6 +40,25 @@ def list_bots(services: Services) -> Handler:
 
 
 def send_message(services: Services) -> Handler:
+    """POST /api/v1/im/message and /api/v1/im/messages; each business error is answered
+    with the profile's status for these routes when it has one (400 under 4.27)."""
+    send = _send_message(services)
+    error_status = services.profile.im_error_status
+    if error_status is None:
+        return send
+
+    async def handle(request: Request) -> Response:
+        try:
+            return await send(request)
+        except ApiError as error:
+            if not error.business:
+                raise
+            raise ApiError(error_status, error.message) from None
+
+    return handle
+
+
+def _send_message(services: Services) -> Handler:
     platforms = services.platforms
 
     async def handle(request: Request) -> Response:

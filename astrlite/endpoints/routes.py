@@ -21,6 +21,7 @@ from astrlite.endpoints import (
     openapi,
     page,
     sessions,
+    system_config,
 )
 from astrlite.http.router import Handler, Route, RouteTable
 from astrlite.services import Services
@@ -42,6 +43,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/api/v1/openapi.json", openapi.get_openapi, public=True),
     RouteSpec("POST", "/api/v1/chat", chat.post_chat, "chat"),
     RouteSpec("GET", "/api/v1/chat/sessions", chat.list_sessions, "chat"),
+    RouteSpec("GET", "/api/v1/chat/configs", configs.list_chat_configs, "chat"),
     RouteSpec("GET", chat_ws.PATH, chat_ws.chat_ws, "chat", websocket=True),
     RouteSpec("GET", "/api/v1/chat/sessions/new", sessions.new_session, "chat"),
     RouteSpec("POST", "/api/v1/chat/sessions/batch-delete", sessions.batch_delete, "chat"),
@@ -51,9 +53,18 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/api/v1/chat/sessions/{session_id}/stop", sessions.stop_session, "chat"),
     RouteSpec("GET", "/api/v1/chat/runs/{run_id}/stream", sessions.resume_run, "chat"),
     RouteSpec("GET", "/api/v1/configs", configs.list_configs, "config"),
+    RouteSpec("GET", "/api/v1/system-config", system_config.get_config, "config"),
+    RouteSpec("PUT", "/api/v1/system-config", system_config.put_config, "config"),
     RouteSpec("POST", "/api/v1/file", files.upload, "file"),
     RouteSpec("GET", "/api/v1/file", files.download, "file"),
+    RouteSpec("POST", "/api/v1/files", files.upload, "file"),
+    # An exact path before the template it would also fit (AstrBot's order).
+    RouteSpec("GET", "/api/v1/files/content", files.download_by_name, "file"),
+    RouteSpec("GET", files.ID_PATH, files.download_by_id, "file"),
+    RouteSpec("DELETE", files.ID_PATH, files.delete, "file"),
+    RouteSpec("GET", files.ID_PATH + "/content", files.download_by_id, "file"),
     RouteSpec("POST", "/api/v1/im/message", im.send_message, "im"),
+    RouteSpec("POST", "/api/v1/im/messages", im.send_message, "im"),
     RouteSpec("GET", "/api/v1/im/bots", im.list_bots, "im"),
     RouteSpec("GET", "/api/v1/im/outbox", im.list_outbox, "im"),
     RouteSpec("GET", "/health", health.get_health, public=True),

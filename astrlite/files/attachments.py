@@ -9,6 +9,7 @@ temporary file (removed at the next start) and never a row without its file.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 import stat
@@ -23,9 +24,13 @@ from astrlite.files import filenames, sniff
 from astrlite.store import clock
 from astrlite.store.db import Database
 
+log = logging.getLogger("astrlite")
+
 ATTACHMENTS_DIR = "attachments"
 INCOMING_DIR = ".incoming"
 COPY_CHUNK = 1024 * 1024
+# The last component of `path`, spelled exactly as the index of schema migration 2.
+STORED_NAME_SQL = "replace(path, rtrim(path, replace(path, '/', '')), '')"
 # One read per MiB: the thread hop is then a small part of each read, and a download
 # holds next to nothing in memory.
 READ_CHUNK = 1024 * 1024
@@ -115,6 +120,36 @@ class AttachmentStore:
             (attachment_id, owner_key_id),
         ).fetchone()
         return None if row is None else _row(row)
+
+    def get_by_stored_name(self, stored_name: str, owner_key_id: str) -> AttachmentRow | None:
+        """The row whose file is called `stored_name`, if it belongs to this key (F11)."""
+        row = self.db.reader.execute(
+            f"SELECT * FROM attachments WHERE {STORED_NAME_SQL} = ? AND owner_key_id = ?",
+            (stored_name, owner_key_id),
+        ).fetchone()
+        return None if row is None else _row(row)
+
+    async def delete(self, row: AttachmentRow) -> bool:
+        """Delete a row, then its file; False when the row was already gone. A reader
+        that has the file open keeps reading it (POSIX)."""
+        deleted = await self.db.write(
+            lambda conn: (
+                conn.execute(
+                    "DELETE FROM attachments WHERE attachment_id = ?", (row.attachment_id,)
+                ).rowcount
+            )
+        )
+        if deleted:
+            # Row first: a crash in between leaves an unreferenced file, never a row
+            # whose file is missing.
+            await anyio.to_thread.run_sync(self._unlink, row)
+        return bool(deleted)
+
+    def _unlink(self, row: AttachmentRow) -> None:
+        try:
+            self.absolute(row).unlink(missing_ok=True)
+        except OSError as error:  # the row is gone already: nothing serves the file
+            log.warning("attachment %s: cannot remove %s: %s", row.attachment_id, row.path, error)
 
     def absolute(self, row: AttachmentRow) -> Path:
         return self.data_dir / row.path

@@ -97,12 +97,12 @@ class App:
 
     async def _authenticate(self, request: Request, route: Route | None) -> None:
         # 4.27 looks at Bearer first on HTTP routes; its WebSocket keeps the seed's order.
-        bearer_first = self.profile.bearer_first and not (route is not None and route.websocket)
+        websocket_route = route is not None and route.websocket
         principal = auth.authenticate(
             request,
             self.verify_key,
             allow_query=not self.options.no_query_keys,
-            bearer_first=bearer_first,
+            carriers=SEED.key_carriers if websocket_route else self.profile.key_carriers,
         )
         if route is not None and route.scope is not None:
             auth.require_scope(principal, route.scope)

@@ -1,4 +1,5 @@
-"""API keys on the wire: carriers and their precedence, scopes (docs/compatibility.md M4).
+"""API keys on the wire: carriers and their precedence (the profile's order), scopes
+(docs/compatibility.md M4).
 
 Which scope a route needs is in its route table entry."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from astrlite import compat
 from astrlite.errors import ApiError
 from astrlite.http.request import Request
 from astrlite.principal import Principal
@@ -26,35 +28,54 @@ class Carried:
     from_query: bool
 
 
-def find_key(request: Request, *, bearer_first: bool = False) -> Carried | None:
-    """The first non-empty carrier, in AstrBot's precedence order: the seed's (query
-    ``api_key``, ``key``, ``X-API-Key``, ``Authorization``), or with ``bearer_first``
-    4.27's (``Authorization: Bearer`` alone decides, then ``ApiKey``, the query, the
-    header)."""
-    authorization = request.header(b"authorization")
-    text = "" if authorization is None else authorization.decode("latin-1").strip()
-    if bearer_first:
-        for prefix in ("Bearer ", "ApiKey "):
-            if text.startswith(prefix):
-                return Carried(text[len(prefix) :].strip(), False)
-    for name in ("api_key", "key"):
+def _query(name: str) -> Callable[[Request], Carried | None]:
+    def carried(request: Request) -> Carried | None:
         value = request.query_value(name)
-        if value:
-            return Carried(value.strip(), True)
+        return Carried(value.strip(), True) if value else None
+
+    return carried
+
+
+def _authorization(prefix: str) -> Callable[[Request], Carried | None]:
+    def carried(request: Request) -> Carried | None:
+        header = request.header(b"authorization")
+        text = "" if header is None else header.decode("latin-1").strip()
+        return Carried(text[len(prefix) :].strip(), False) if text.startswith(prefix) else None
+
+    return carried
+
+
+def _x_api_key(request: Request) -> Carried | None:
     header = request.header(b"x-api-key")
-    if header:
-        return Carried(header.decode("latin-1").strip(), False)
-    if text and not bearer_first:
-        for prefix in ("Bearer ", "ApiKey "):
-            if text.startswith(prefix):
-                return Carried(text[len(prefix) :].strip(), False)
+    return Carried(header.decode("latin-1").strip(), False) if header else None
+
+
+CARRIERS: dict[str, Callable[[Request], Carried | None]] = {
+    compat.QUERY_API_KEY: _query("api_key"),
+    compat.QUERY_KEY: _query("key"),
+    compat.X_API_KEY: _x_api_key,
+    compat.BEARER: _authorization("Bearer "),
+    compat.APIKEY: _authorization("ApiKey "),
+}
+
+
+def find_key(request: Request, order: tuple[str, ...] = compat.SEED.key_carriers) -> Carried | None:
+    """The first non-empty carrier, in the profile's order."""
+    for name in order:
+        carried = CARRIERS[name](request)
+        if carried is not None:
+            return carried
     return None
 
 
 def authenticate(
-    request: Request, verify: KeyVerifier, *, allow_query: bool, bearer_first: bool = False
+    request: Request,
+    verify: KeyVerifier,
+    *,
+    allow_query: bool,
+    carriers: tuple[str, ...] = compat.SEED.key_carriers,
 ) -> Principal:
-    carried = find_key(request, bearer_first=bearer_first)
+    carried = find_key(request, carriers)
     if carried is None or not carried.key:
         raise ApiError(401, MISSING_KEY)
     if carried.from_query and not allow_query:

@@ -28,10 +28,12 @@ class Response:
     websocket: WebSocketSession | None = None  # a 101: what then runs on the socket
 
 
-def json_ok(data: Any, style: Envelope = SEED.envelope) -> Response:
+def json_ok(data: Any, style: Envelope = SEED.envelope, *, message: str | None = None) -> Response:
     """A success envelope; handlers pass the running profile's ``Profile.envelope``
-    (tests/architecture checks that every handler does)."""
-    return Response(200, [(b"content-type", envelope.JSON_CONTENT_TYPE)], style.ok(data))
+    (tests/architecture checks that every handler does). ``message`` is AstrBot's
+    occasional success text (``保存成功~``); null otherwise."""
+    body = style.ok(data, message)
+    return Response(200, [(b"content-type", envelope.JSON_CONTENT_TYPE)], body)
 
 
 def fixed_json_ok(data: Any, style: Envelope = SEED.envelope) -> Callable[[], Response]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from astrlite import sources
-from astrlite.principal import SCOPES, WILDCARD, Principal
+from astrlite.principal import DEFAULT_SCOPES, WILDCARD, Principal, ScopeError, normalise
 from astrlite.store import clock
 from astrlite.store.db import Database
 
@@ -27,6 +27,7 @@ KEY_PREFIX = "abk_"
 DISPLAY_PREFIX_CHARS = 12
 TOUCH_INTERVAL_SECONDS = 60.0  # last_used_at is written at most once a minute per key (F15)
 STATIC_KEY_MIN, STATIC_KEY_MAX = 16, 256
+DEFAULT_SCOPE_SET = frozenset(DEFAULT_SCOPES)
 
 
 class KeyError_(ValueError):
@@ -42,18 +43,16 @@ def hash_key(raw: str) -> str:
 
 
 def parse_scopes(text: str | None) -> list[str]:
-    """`chat,file` -> ["chat", "file"]; None -> all scopes. Unknown names are an error."""
+    """`chat,file` -> the normalised scopes of a new key (None: the defaults); a
+    ScopeError (a KeyError_) says what is wrong, in AstrBot's words. Blank items are
+    skipped, so `""` asks for no scope at all."""
     if text is None:
-        return list(SCOPES)
-    scopes: list[str] = []
-    for name in (part.strip() for part in text.split(",")):
-        if name not in (*SCOPES, WILDCARD):
-            raise KeyError_(f"unknown scope {name!r}: use chat, config, file, im or *")
-        if name not in scopes:
-            scopes.append(name)
-    if not scopes:
-        raise KeyError_("At least one valid scope is required")
-    return scopes
+        return normalise(None)
+    requested = [name.strip() for name in text.split(",") if name.strip()]
+    try:
+        return normalise(requested)
+    except ScopeError as error:
+        raise KeyError_(str(error)) from None
 
 
 def create(
@@ -79,7 +78,7 @@ def create(
             (name or "").strip() or "Untitled API Key",
             hash_key(raw),
             raw[:DISPLAY_PREFIX_CHARS],
-            json.dumps(scopes if scopes is not None else list(SCOPES)),
+            json.dumps(scopes if scopes is not None else list(DEFAULT_SCOPES)),
             created_by,
             clock.iso(created),
             clock.iso(created),
@@ -186,7 +185,8 @@ class KeyVerifier:
         fresh = {}
         for row in rows:
             scopes = json.loads(row["scopes"])
-            scope_set = frozenset(scopes) if isinstance(scopes, list) else frozenset(SCOPES)
+            # Not a list (a row written by hand): the defaults, never the sub-scopes.
+            scope_set = frozenset(scopes if isinstance(scopes, list) else DEFAULT_SCOPE_SET)
             principal = Principal(row["key_id"], scope_set)
             fresh[row["key_hash"]] = _KeyRow(principal, row["expires_at"], bool(row["revoked_at"]))
         self._rows = fresh

@@ -57,4 +57,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE history ADD COLUMN llm_checkpoint_id TEXT;
     """,
+    # 3: find an attachment by its stored file name (the name a bot's media event
+    # carries, fetched with GET /api/v1/files/content?filename=). The expression is the
+    # path's last component; files/attachments.py queries with the same text.
+    """
+    CREATE INDEX attachments_by_stored_name ON attachments (
+        replace(path, rtrim(path, replace(path, '/', '')), ''), owner_key_id
+    );
+    """,
 )

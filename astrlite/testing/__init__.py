@@ -33,6 +33,7 @@ from astrlite import sources
 from astrlite.compat import parse_profile
 from astrlite.http.server import Server
 from astrlite.options import Options
+from astrlite.principal import VALID_SCOPES
 from astrlite.runtime import Runtime, start
 from astrlite.store import keys
 from astrlite.store.db import administer
@@ -184,7 +185,7 @@ class AstrliteServer:
             lambda conn: keys.create(
                 conn,
                 name=name,
-                scopes=scopes,
+                scopes=list(VALID_SCOPES) if scopes is None else scopes,
                 expires_in_days=expires_in_days,
                 created_by="testing",
             ),

@@ -11,6 +11,7 @@ import pytest
 
 from astrlite import cli
 from astrlite.options import Options
+from astrlite.principal import DEFAULT_SCOPES
 from astrlite.runtime import StartupError, start
 from astrlite.store import db as store_db
 
@@ -80,10 +81,7 @@ def test_keys_create_list_revoke_delete(tmp_path: Path, capsys: pytest.CaptureFi
     [
         (["revoke", "no-such-id"], "astrlite: API key not found\n"),
         (["delete", "no-such-id"], "astrlite: API key not found\n"),
-        (
-            ["create", "--scopes", "admin"],
-            "astrlite: unknown scope 'admin': use chat, config, file, im or *\n",
-        ),
+        (["create", "--scopes", "admin"], "astrlite: Invalid scopes: admin\n"),
         (
             ["create", "--expires-in-days", "0"],
             "astrlite: expires_in_days must be greater than 0\n",
@@ -104,7 +102,7 @@ def test_create_json_includes_the_key(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 0
     created = json.loads(out)
     assert created["api_key"].startswith("abk_") and created["expires_at"] is not None
-    assert created["scopes"] == ["chat", "config", "file", "im"]
+    assert created["scopes"] == list(DEFAULT_SCOPES)
     assert created["name"] == "Untitled API Key"
 
 

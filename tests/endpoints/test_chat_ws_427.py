@@ -102,3 +102,19 @@ def test_invalid_json_closes_with_1011_and_no_error_frame(srv: Running) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             conn.recv(timeout=5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+
+
+def test_admin_usernames_need_chat_admin(srv: Running) -> None:
+    url = srv.url.replace("http://", "ws://") + "/api/v1/chat/ws"
+    plain = srv.create_key(["chat"])["api_key"]
+    admin = srv.create_key(["chat", "chat:admin"])["api_key"]
+    refused = {"type": "error", "code": "INVALID_MESSAGE"}
+    with connect(url, additional_headers={"X-API-Key": plain}, open_timeout=5) as conn:
+        assert turn(conn, {"username": "astrbot", "message": "hi"}) == [
+            {**refused, "data": "username is reserved for an AstrBot administrator"}
+        ]
+        assert turn(conn, {"username": " ", "message": "hi"}) == [  # the username first
+            {"type": "error", "code": "BAD_USER", "data": "username is empty"}
+        ]
+    with connect(url, additional_headers={"X-API-Key": admin}, open_timeout=5) as conn:
+        assert turn(conn, {"username": "astrbot", "message": "hi"})[-1]["type"] == "end"

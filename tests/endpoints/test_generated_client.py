@@ -124,8 +124,34 @@ def test_every_operation_through_the_generated_client(
         models.ErrorEnvelope.from_dict(json.loads(gone.content)).message == "Attachment not found"
     )
 
+    # The AstrBot 4.27 names of the file routes (docs/compatibility.md P3), and a real
+    # DELETE (G3).
+    body = models.UploadAttachmentBody(file=types.File(payload=b"again", file_name="a.txt"))
+    second = call("uploadAttachment", body=body).parsed.data.attachment_id
+    by_id = call("getAttachment", attachment_id=second)
+    assert by_id.status_code == 200 and by_id.parsed.payload.read() == b"again"
+    content = call("getAttachmentContent", attachment_id=second)
+    assert content.parsed.payload.read() == b"again"
+    unnamed = call("getAttachmentByName", filename="no-such-name.txt")
+    assert unnamed.headers["content-type"] == "application/json"
+    assert json.loads(unnamed.content)["message"] == "File access error"
+    assert call("deleteAttachment", attachment_id=second).parsed.data.attachment_id == second
+    again = call("deleteAttachment", attachment_id=second).parsed
+    assert isinstance(again, models.ErrorEnvelope) and again.message == "Attachment not found"
+
+    info_list = call("listChatConfigs").parsed.data.info_list
+    assert [c.id for c in info_list] == ["default"]
+    assert call("getSystemConfig").parsed.data.config.admins_id == []
+    unchanged = call("updateSystemConfig", body=models.UpdateSystemConfigBody(admins_id=[]))
+    assert unchanged.parsed.message == "保存成功~"
+    wrong = call(
+        "updateSystemConfig", body=models.UpdateSystemConfigBody.from_dict({"admins_id": "x"})
+    ).parsed
+    assert isinstance(wrong, models.ErrorEnvelope) and wrong.message.startswith("格式校验未通过")
+
     message = models.SendMessageRequest(umo="box:FriendMessage:42", message="deployed")
     assert call("sendImMessage", body=message).parsed.status.value == "ok"
+    assert call("sendImMessages", body=message).parsed.status.value == "ok"
     outbox = call("listOutbox", platform_id="box").parsed
     assert outbox.data.messages[0].umo == "box:FriendMessage:42"
 

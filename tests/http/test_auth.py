@@ -24,6 +24,15 @@ ROUTES = [
     ("GET", "/api/v1/file", "file"),
     ("POST", "/api/v1/im/message", "im"),
     ("GET", "/api/v1/im/bots", "im"),
+    ("POST", "/api/v1/im/messages", "im"),
+    ("GET", "/api/v1/chat/configs", "chat"),
+    ("GET", "/api/v1/system-config", "config"),
+    ("PUT", "/api/v1/system-config", "config"),
+    ("POST", "/api/v1/files", "file"),
+    ("GET", "/api/v1/files/content", "file"),
+    ("GET", "/api/v1/files/some-id", "file"),
+    ("GET", "/api/v1/files/some-id/content", "file"),
+    ("DELETE", "/api/v1/files/some-id", "file"),
 ]
 
 
