@@ -202,6 +202,14 @@ class Connection:
         """Wait for a request's first bytes; None when idle too long or shutting down."""
         if self.lifecycle.stopping:
             return None
+        # Often the bytes are already here (a pipelining or busy client): then without
+        # a deadline's cancel scope.
+        try:
+            data = self.stream.try_receive(RECEIVE_SIZE)
+        except GONE:
+            raise PeerGone from None
+        if data is not None:
+            return data
         timeout = self.options.header_timeout if first else self.options.keepalive_timeout
         with anyio.move_on_after(timeout) as scope:
             self.lifecycle.idle_scopes.add(scope)

@@ -72,12 +72,24 @@ def configured(
     root = logging.getLogger()
     access = logging.getLogger("astrlite.access")
     previous = (root.level, access.disabled)
+    recorded = _record_context()
     root.addHandler(handler)
     root.setLevel(level.upper())
     access.disabled = not access_log
+    # Neither format shows a record's thread or process: not looked up per record.
+    _set_record_context((False, False, False))
     try:
         yield
     finally:
         root.removeHandler(handler)
         root.setLevel(previous[0])
         access.disabled = previous[1]
+        _set_record_context(recorded)
+
+
+def _record_context() -> tuple[bool, bool, bool]:
+    return logging.logThreads, logging.logProcesses, logging.logMultiprocessing
+
+
+def _set_record_context(flags: tuple[bool, bool, bool]) -> None:
+    logging.logThreads, logging.logProcesses, logging.logMultiprocessing = flags

@@ -53,9 +53,12 @@ def test_json_lines_carry_fields_and_exceptions() -> None:
 def test_the_set_up_is_undone_afterwards() -> None:
     root = logging.getLogger()
     before = (list(root.handlers), root.level)
+    context = (logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
     with logs.configured("debug", "text", access_log=False, stream=io.StringIO()):
         assert logging.getLogger("astrlite.access").disabled
+        assert not (logging.logThreads or logging.logProcesses or logging.logMultiprocessing)
     assert (list(root.handlers), root.level) == before
+    assert (logging.logThreads, logging.logProcesses, logging.logMultiprocessing) == context
     assert not logging.getLogger("astrlite.access").disabled
 
 
