@@ -95,6 +95,21 @@ date_header = _DateHeader()
 
 
 class Connection:
+    # Slots: one of these lives as long as each held stream.
+    __slots__ = (
+        "_body_received",
+        "_body_started",
+        "_chunk_sizes",
+        "_content_length",
+        "_headers",
+        "app",
+        "client",
+        "h11",
+        "lifecycle",
+        "options",
+        "stream",
+    )
+
     def __init__(self, stream: Transport, app: App, lifecycle: Lifecycle, peer: str = "-") -> None:
         self.stream = stream
         self.app = app
@@ -522,7 +537,7 @@ class _PeerWatch:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._scope: anyio.CancelScope | None = None
-        self._stop: Callable[[], None] | None = None
+        self._stop: Callable[[], object] | None = None
         self.gone = False
 
     def start(self, scope: anyio.CancelScope) -> None:
