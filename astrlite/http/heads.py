@@ -16,8 +16,10 @@ HeaderPairs = list[tuple[bytes, bytes]]
 _Item = tuple[bytes, bytes, bytes]  # h11's form: (name as given, lower-case name, value)
 
 # Pairs carrying request data (a file name, an origin) are new each time: the memory is
-# bounded, and such pairs are simply validated each time once it is full.
+# bounded (a count, and a size per pair, so long values cannot fill it), and such pairs
+# are simply validated each time once it is full.
 MAX_REMEMBERED = 512
+MAX_REMEMBERED_BYTES = 256
 _valid: dict[tuple[bytes, bytes], _Item] = {}
 
 
@@ -26,7 +28,7 @@ def _checked(pair: tuple[bytes, bytes]) -> _Item:
     if item is None:
         # Raises h11.LocalProtocolError for a name or value h11 would refuse.
         (item,) = normalize_and_validate([pair])._full_items
-        if len(_valid) < MAX_REMEMBERED:
+        if len(_valid) < MAX_REMEMBERED and len(pair[0]) + len(pair[1]) <= MAX_REMEMBERED_BYTES:
             _valid[pair] = item
     return item
 

@@ -48,3 +48,9 @@ def test_remembered_pairs_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         response = heads.response(200, [], [(b"x-n", b"%d" % number)], None, close=False)
         assert response.headers == [(b"x-n", b"%d" % number)]
     assert len(heads._valid) == heads.MAX_REMEMBERED
+
+
+def test_a_long_pair_is_not_remembered() -> None:
+    pair = (b"content-disposition", b"x" * heads.MAX_REMEMBERED_BYTES)
+    response = heads.response(200, [], [pair], None, close=False)
+    assert response.headers == [pair] and pair not in heads._valid
