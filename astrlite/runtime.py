@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +77,7 @@ def prepare_data_dir(path: Path) -> Path:
     """Create the data directory and prove it is writable, with a clear error if not."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{uuid.uuid4().hex}"
+        probe = path / f".write-test-{os.urandom(16).hex()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:

@@ -61,7 +61,7 @@ HOLD_CONFIG = {
 HOLD_RULES = {"rules": [{"match": "hold", "reply": "released", "delay_ms": 600_000}]}
 GOAL_RATIO = 1.0
 GOAL_FIRST_MS = 50.0
-GOAL_STREAM_KIB = 32.0
+GOAL_STREAM_KIB = 20.0  # issue 17
 
 
 def words(count: int) -> str:

@@ -54,8 +54,9 @@ def fields(entry: Access) -> dict[str, object]:
     }
 
 
-class _Line:
-    """The message, formatted only when a handler writes it."""
+class _Message:
+    """The record's message and its structured fields, each made only when a handler
+    writes the line: `str()` for text, `as_dict()` for the JSON format (operations.logs)."""
 
     __slots__ = ("entry",)
 
@@ -65,24 +66,28 @@ class _Line:
     def __str__(self) -> str:
         return line(self.entry)
 
+    def as_dict(self) -> dict[str, object]:
+        return fields(self.entry)
+
 
 def enabled() -> bool:
     return access_log.isEnabledFor(logging.INFO)
 
 
 def log(entry: Access) -> None:
-    """One access line; the JSON format reads the structured form from `fields`."""
+    """One access line. The record is made here rather than by `Logger.info`, which
+    would also look up the caller's source line on every request: no format of ours
+    shows it."""
     if enabled():
-        access_log.info("%s", _Line(entry), extra={"fields": _Fields(entry)})
-
-
-class _Fields:
-    """Built into a dict only by the JSON formatter (see operations.logs)."""
-
-    __slots__ = ("entry",)
-
-    def __init__(self, entry: Access) -> None:
-        self.entry = entry
-
-    def as_dict(self) -> dict[str, object]:
-        return fields(self.entry)
+        message = _Message(entry)
+        record = access_log.makeRecord(
+            access_log.name,
+            logging.INFO,
+            "",
+            0,
+            "%s",
+            (message,),
+            None,
+            extra={"fields": message},
+        )
+        access_log.handle(record)

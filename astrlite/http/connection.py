@@ -25,7 +25,7 @@ from astrlite.errors import (
     ApiError,
     PeerGone,
 )
-from astrlite.http import access
+from astrlite.http import access, heads
 from astrlite.http.app import App
 from astrlite.http.dates import http_date
 from astrlite.http.framing import ChunkSizes, check_head
@@ -95,6 +95,21 @@ date_header = _DateHeader()
 
 
 class Connection:
+    # Slots: one of these lives as long as each held stream.
+    __slots__ = (
+        "_body_received",
+        "_body_started",
+        "_chunk_sizes",
+        "_content_length",
+        "_headers",
+        "app",
+        "client",
+        "h11",
+        "lifecycle",
+        "options",
+        "stream",
+    )
+
     def __init__(self, stream: Transport, app: App, lifecycle: Lifecycle, peer: str = "-") -> None:
         self.stream = stream
         self.app = app
@@ -107,6 +122,7 @@ class Connection:
         self._body_received = 0
         self._content_length: int | None = None
         self._chunk_sizes: ChunkSizes | None = None  # for a chunked body
+        self._headers: list[tuple[bytes, bytes]] = []  # the current request's
         self.client = peer  # for the access log
 
     async def run(self) -> None:
@@ -150,6 +166,7 @@ class Connection:
                 await self._answer_and_close(self._head_error(error))
                 return None
             if isinstance(event, h11.Request):
+                self._headers = _pairs(event)
                 refusal = self._check_head(event)
                 if refusal is not None:
                     await self._answer_and_close(refusal)
@@ -192,14 +209,22 @@ class Connection:
         limit = self.options.max_header_bytes
         if len(event.method) + len(event.target) + REQUEST_LINE_EXTRA > limit:
             return ApiError(414, TARGET_TOO_LONG)
-        if _head_size(event) > limit:
+        if _head_size(event, self._headers) > limit:
             return ApiError(431, HEADERS_TOO_LARGE)
-        return check_head(event)
+        return check_head(event, self._headers)
 
     async def _receive_idle(self, first: bool) -> bytes | None:
         """Wait for a request's first bytes; None when idle too long or shutting down."""
         if self.lifecycle.stopping:
             return None
+        # Often the bytes are already here (a pipelining or busy client): then without
+        # a deadline's cancel scope.
+        try:
+            data = self.stream.try_receive(RECEIVE_SIZE)
+        except GONE:
+            raise PeerGone from None
+        if data is not None:
+            return data
         timeout = self.options.header_timeout if first else self.options.keepalive_timeout
         with anyio.move_on_after(timeout) as scope:
             self.lifecycle.idle_scopes.add(scope)
@@ -264,6 +289,8 @@ class Connection:
             return self.h11.their_state is h11.DONE
         if self.h11.they_are_waiting_for_100_continue:
             return False
+        if self._content_length == 0:  # no body: its end is already in h11
+            return type(self.h11.next_event()) is h11.EndOfMessage
         if self._content_length is None or self._content_length - self._body_received > DRAIN_LIMIT:
             return False
         try:
@@ -305,7 +332,6 @@ class Connection:
                 pass
 
     def _head(self, response: Response, *, close: bool) -> h11.Response:
-        headers = [(b"server", SERVER_HEADER), (b"date", date_header()), *response.headers]
         # RFC 9110 §8.6: never a Content-Length on a 204; on a 304 only the size a 200
         # would have had, which a bytes body (always empty there) does not tell.
         length: int | None = None
@@ -314,11 +340,8 @@ class Connection:
                 length = len(response.body)
         elif response.status != 204:
             length = response.content_length
-        if length is not None:
-            headers.append((b"content-length", str(length).encode()))
-        if close:
-            headers.append((b"connection", b"close"))
-        return h11.Response(status_code=response.status, headers=headers)
+        fixed = [(b"server", SERVER_HEADER), (b"date", date_header())]
+        return heads.response(response.status, fixed, response.headers, length, close=close)
 
     async def _send(self, method: bytes, response: Response) -> int:
         """Write the response; returns the body bytes sent."""
@@ -377,7 +400,8 @@ class Connection:
         method = event.method.decode("ascii", "replace")
         self._body_started = 0.0
         self._body_received = 0
-        self._content_length = _content_length(event.headers)
+        headers = self._headers
+        self._content_length = _content_length(headers)
         self._chunk_sizes = None
         if self._content_length is None:
             self._chunk_sizes = ChunkSizes()
@@ -392,14 +416,14 @@ class Connection:
                 method,
                 target.path,
                 target.query,
-                list(event.headers),
+                headers,
                 self,
                 self._content_length,
             )
             response = await self.app.handle(request)
         if response.websocket is not None:
             await self._switch(response.headers, response.websocket)
-            self._log(method, event.target, request, event.headers, 101, 0, started)
+            self._log(method, event.target, request, headers, 101, 0, started)
             return False
         keep_alive = (
             not response.close and not self.lifecycle.stopping and await self._finish_body()
@@ -410,7 +434,7 @@ class Connection:
         try:
             sent = await self._send(event.method, response)
         finally:
-            self._log(method, event.target, request, event.headers, status, sent, started)
+            self._log(method, event.target, request, headers, status, sent, started)
         if not keep_alive and self.h11.their_state is not h11.DONE:
             await self._linger()
         return keep_alive and self.h11.our_state is h11.DONE
@@ -489,9 +513,15 @@ def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
 REQUEST_LINE_EXTRA = len(b"  HTTP/1.1\r\n")
 
 
-def _head_size(event: h11.Request) -> int:
+def _head_size(event: h11.Request, headers: list[tuple[bytes, bytes]]) -> int:
     line = len(event.method) + len(event.target) + REQUEST_LINE_EXTRA
-    return line + sum(len(name) + len(value) + 4 for name, value in event.headers)
+    return line + sum(len(name) + len(value) + 4 for name, value in headers)
+
+
+def _pairs(event: h11.Request) -> list[tuple[bytes, bytes]]:
+    """The head's (lower-case name, value) pairs, read from h11's list at once: its
+    Headers yields them one __getitem__ call at a time (h11 is pinned, pyproject.toml)."""
+    return [(name, value) for _, name, value in event.headers._full_items]
 
 
 class _PeerWatch:
@@ -507,7 +537,7 @@ class _PeerWatch:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._scope: anyio.CancelScope | None = None
-        self._stop: Callable[[], None] | None = None
+        self._stop: Callable[[], object] | None = None
         self.gone = False
 
     def start(self, scope: anyio.CancelScope) -> None:

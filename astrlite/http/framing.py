@@ -36,15 +36,16 @@ _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 _ZERO = ord("0")
 
 
-def check_head(event: h11.Request) -> ApiError | None:
-    """The error to answer (then close) for a head h11 accepted, or None when it is fine."""
+def check_head(event: h11.Request, headers: list[tuple[bytes, bytes]]) -> ApiError | None:
+    """The error to answer (then close) for a head h11 accepted, or None when it is fine;
+    `headers` are the event's, as a list."""
     if event.http_version not in SUPPORTED_VERSIONS:
         # Only what we implement: an unknown version's framing rules are unknown too
         # (docs/compatibility.md H2).
         return ApiError(505, VERSION_NOT_SUPPORTED)
-    if not _hosts_valid(value for name, value in event.headers if name == b"host"):
+    if not _hosts_valid(value for name, value in headers if name == b"host"):
         return ApiError(400, MALFORMED_REQUEST)
-    names = {name for name, _ in event.headers}
+    names = {name for name, _ in headers}
     if b"transfer-encoding" in names and (
         b"content-length" in names or event.http_version == b"1.0"
     ):

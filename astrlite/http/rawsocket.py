@@ -11,11 +11,17 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from functools import partial
 
 import anyio
 
 # Errors that mean the peer (or the network) is gone.
 GONE = (ConnectionError, TimeoutError, OSError, anyio.ClosedResourceError)
+
+
+def _fire(loop: asyncio.AbstractEventLoop, fd: int, callback: Callable[[], None]) -> None:
+    loop.remove_reader(fd)
+    callback()
 
 
 class RawSocketStream:
@@ -41,20 +47,13 @@ class RawSocketStream:
         except BlockingIOError:
             return None
 
-    def on_readable(self, callback: Callable[[], None]) -> Callable[[], None]:
-        # The event loop's own reader callback (the server runs on asyncio): no task.
+    def on_readable(self, callback: Callable[[], None]) -> Callable[[], object]:
+        # The event loop's own reader callback (the server runs on asyncio): no task,
+        # and no closures (a held stream keeps this for its whole life).
         loop = asyncio.get_running_loop()
         fd = self.sock.fileno()
-
-        def fire() -> None:
-            loop.remove_reader(fd)
-            callback()
-
-        def cancel() -> None:
-            loop.remove_reader(fd)
-
-        loop.add_reader(fd, fire)
-        return cancel
+        loop.add_reader(fd, _fire, loop, fd, callback)
+        return partial(loop.remove_reader, fd)
 
     def try_send(self, data: memoryview) -> int:
         """Send what the kernel takes now, without waiting."""

@@ -13,6 +13,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from astrlite import envelope
+from astrlite.background import TaskSet
 from astrlite.errors import SERVER_BUSY
 from astrlite.http.app import App
 from astrlite.http.connection import Connection, Lifecycle
@@ -99,11 +100,13 @@ class Server:
         self._stop = anyio.Event()
         if self._stop_requested:
             self._stop.set()
+        workers = TaskSet(scoped=True)
         async with anyio.create_task_group() as background:
-            self.app.background.attach(background)
+            self.app.background.attach(workers)
             if handle_signals:  # before accepting: it needs a descriptor or two
                 await background.start(self._handle_signals)
-            async with anyio.create_task_group() as connections:
+            connections = TaskSet()
+            try:
                 async with anyio.create_task_group() as control:
                     control.start_soon(self._accept_loop, connections)
                     await self._stop.wait()
@@ -115,8 +118,14 @@ class Server:
                     if self._hurry:
                         self._grace.cancel()
                     await self.lifecycle.all_done.wait()
-                connections.cancel_scope.cancel()
-            await self.app.background.shut_down()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await connections.cancel_all()
+            try:
+                await self.app.background.shut_down()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await workers.cancel_all()
             background.cancel_scope.cancel()
         self.app.background.attach(None)
 
@@ -150,7 +159,7 @@ class Server:
             f"{name} again to stop now"
         )
 
-    async def _accept_loop(self, connections: anyio.abc.TaskGroup) -> None:
+    async def _accept_loop(self, connections: TaskSet) -> None:
         backoff = _BACKOFF_FIRST
         cap = self.app.options.max_connections
         while True:

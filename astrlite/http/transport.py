@@ -17,7 +17,7 @@ class Transport(Protocol):
         yet; without waiting. Raises one of rawsocket.GONE on a reset."""
         ...
 
-    def on_readable(self, callback: Callable[[], None]) -> Callable[[], None]:
+    def on_readable(self, callback: Callable[[], None]) -> Callable[[], object]:
         """Call `callback` once, on the event loop, when there is something to receive
         (or the peer has gone); returns the function that cancels this."""
         ...

@@ -37,6 +37,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """`TEXT_FORMAT`, with the local time formatted once a second instead of on every
+    line (an access line per request): the same text as `logging.Formatter`'s."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+        self._second: tuple[int, str] = (-1, "")  # one attribute: threads log too
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second, text = self._second
+        if second != int(record.created):
+            text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = (int(record.created), text)
+        return f"{text},{int(record.msecs):03d}"  # logging's default_msec_format
+
+
 def _iso(created: float) -> str:
     seconds = int(created)
     millis = int((created - seconds) * 1000)
@@ -50,18 +68,28 @@ def configured(
     """One stderr handler in the chosen format on the root logger, for the life of the
     block; afterwards the logging set-up is as before (an in-process run leaves nothing)."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(
-        JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
-    )
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     access = logging.getLogger("astrlite.access")
     previous = (root.level, access.disabled)
+    recorded = _record_context()
     root.addHandler(handler)
     root.setLevel(level.upper())
     access.disabled = not access_log
+    # Neither format shows a record's thread or process: not looked up per record.
+    _set_record_context((False, False, False))
     try:
         yield
     finally:
         root.removeHandler(handler)
         root.setLevel(previous[0])
         access.disabled = previous[1]
+        _set_record_context(recorded)
+
+
+def _record_context() -> tuple[bool, bool, bool]:
+    return logging.logThreads, logging.logProcesses, logging.logMultiprocessing
+
+
+def _set_record_context(flags: tuple[bool, bool, bool]) -> None:
+    logging.logThreads, logging.logProcesses, logging.logMultiprocessing = flags

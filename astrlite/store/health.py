@@ -3,9 +3,9 @@ file. The write probe runs off the event loop, so a stuck disk cannot stall requ
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +19,7 @@ PROBE_TIMEOUT = 2.0
 
 
 def _write_probe(data_dir: Path) -> str | None:
-    probe = data_dir / f".health-{uuid.uuid4().hex}"
+    probe = data_dir / f".health-{os.urandom(16).hex()}"
     try:
         probe.write_bytes(b"")
         probe.unlink()

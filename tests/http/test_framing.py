@@ -22,7 +22,7 @@ HOST = (b"host", b"example.com")
 
 
 def status(event: h11.Request) -> int | None:
-    error = check_head(event)
+    error = check_head(event, list(event.headers))
     return None if error is None else error.status
 
 

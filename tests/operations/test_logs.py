@@ -53,7 +53,26 @@ def test_json_lines_carry_fields_and_exceptions() -> None:
 def test_the_set_up_is_undone_afterwards() -> None:
     root = logging.getLogger()
     before = (list(root.handlers), root.level)
+    context = (logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
     with logs.configured("debug", "text", access_log=False, stream=io.StringIO()):
         assert logging.getLogger("astrlite.access").disabled
+        assert not (logging.logThreads or logging.logProcesses or logging.logMultiprocessing)
     assert (list(root.handlers), root.level) == before
+    assert (logging.logThreads, logging.logProcesses, logging.logMultiprocessing) == context
     assert not logging.getLogger("astrlite.access").disabled
+
+
+def test_the_text_format_is_loggings_own() -> None:
+    plain = logging.Formatter(logs.TEXT_FORMAT)
+    ours = logs.TextFormatter()
+    for created in (1_800_000_000.0, 1_800_000_000.999, 1_800_000_001.0416, 1_799_999_999.5):
+        record = logging.LogRecord("astrlite.access", logging.INFO, "", 0, "%s", ("x",), None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.format(record) == plain.format(record)
+
+
+def test_an_access_line_in_text() -> None:
+    out = io.StringIO()
+    with logs.configured("info", "text", access_log=True, stream=out):
+        access.log(ENTRY)
+    assert out.getvalue().endswith(f" INFO astrlite.access: {access.line(ENTRY)}\n")
