@@ -2,7 +2,7 @@
 
 Debian's `chromium` and `chromium-driver` packages (`.ci/run` installs them); the driver
 path is given explicitly, so selenium never tries to download one. Without them the tests
-skip, except under `.ci/run` (ASTRLITE_REQUIRE_BROWSER=1), where they fail.
+skip, except under `.ci/run` (REQUIRE_BROWSER_TESTS=1), where they fail.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def chromium(profile: Path) -> Any:
     binary = find("chromium", "chromium-browser")
     driver_path = find("chromedriver")
     if binary is None or driver_path is None:
-        if os.environ.get("ASTRLITE_REQUIRE_BROWSER") == "1":  # set by .ci/run
+        if os.environ.get("REQUIRE_BROWSER_TESTS") == "1":  # set by .ci/run
             pytest.fail("Chromium or chromedriver is missing, and .ci/run requires them")
         pytest.skip(
             "Chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
