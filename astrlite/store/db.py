@@ -1,30 +1,38 @@
-"""The sqlite database: WAL, migrations, one writer off the event loop.
+"""The sqlite database: WAL, migrations, one writer thread, a pool of readers.
 
-Reads are short indexed queries run on the calling thread (the event loop) through a
-read connection; every write goes through one writer connection on a worker thread,
-one at a time, so the loop never waits on a lock or an fsync.
+Point reads (a few index lookups, well under a tenth of a millisecond) run on the event
+loop through ``reader``. Reads that walk many rows (a deep page of sessions) go through
+``read``: a small pool of WAL reader connections on worker threads, at most
+``MAX_HEAVY_READS`` at once, so they queue rather than take every core from the writer
+and the loop. Every write goes through ``write`` to the writer thread, which commits
+all the writes waiting for it in one transaction (see writer.py). Durability: see
+docs/scale.md.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import anyio
 import anyio.to_thread
 
+from astrlite.store.errors import StoreError
+from astrlite.store.lock import DirectoryLock
 from astrlite.store.schema import MIGRATIONS
+from astrlite.store.writer import Writer
+
+__all__ = ["DB_NAME", "Database", "StoreError", "administer", "in_transaction", "migrate"]
 
 T = TypeVar("T")
 DB_NAME = "astrlite.db"
 BUSY_TIMEOUT_MS = 5000  # another process (astrlite keys ...) may hold the write lock briefly
-
-
-class StoreError(Exception):
-    """The database cannot be used; the message says why and what to do."""
+# Two cores is the common edge box; more concurrent scans would only take CPU time from
+# the writer and the event loop.
+MAX_HEAVY_READS = 2
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -32,6 +40,19 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
+
+
+def statements(script: str) -> Iterator[str]:
+    """The statements of a migration script, trigger bodies (with their own ``;``) whole."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+    if pending.strip(" \n;"):
+        raise StoreError(f"incomplete statement in a migration: {pending.strip()[:60]}")
 
 
 def _version(conn: sqlite3.Connection) -> int:
@@ -53,9 +74,8 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] | None = None)
                 "another --data-dir"
             )
         for script in migrations[current:]:
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in statements(script):
+                conn.execute(statement)
         conn.execute("DELETE FROM schema_version")
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(migrations),))
         conn.execute("COMMIT")
@@ -103,24 +123,50 @@ def administer(data_dir: Path, work: Callable[[sqlite3.Connection], T]) -> T:
 class Database:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / DB_NAME
-        self._writer = open_connection(data_dir)
+        self._lock = DirectoryLock.for_server(data_dir)
+        try:
+            self._writer_conn = open_connection(data_dir)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._writer = Writer(self._writer_conn)
         self.reader = _connect(self.path)
-        self._write_lock = anyio.CapacityLimiter(1)
+        self._readers = [_connect(self.path) for _ in range(MAX_HEAVY_READS)]
+        self._idle_readers = list(self._readers)
+        self._read_limiter = anyio.CapacityLimiter(MAX_HEAVY_READS)
 
     def data_version(self) -> int:
         """Changes whenever another connection (our writer, another process) commits."""
         return int(self.reader.execute("PRAGMA data_version").fetchone()[0])
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work` in one transaction on the writer connection, off the event loop."""
-        return await anyio.to_thread.run_sync(self._in_transaction, work, limiter=self._write_lock)
+        """Run ``work`` inside the writer's next transaction (its own savepoint), off the
+        event loop; its result or its exception comes back. The write completes even if
+        the caller is cancelled meanwhile (as a thread call would)."""
+        future = self._writer.submit(work)
+        with anyio.CancelScope(shield=True):
+            result: T = await future
+        return result
 
-    def _in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return in_transaction(self._writer, work)
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on a pooled reader in a worker thread, in one read transaction
+        (a consistent snapshot); at most MAX_HEAVY_READS at once, the rest queue."""
+        return await anyio.to_thread.run_sync(self._read, work, limiter=self._read_limiter)
+
+    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._idle_readers.pop()  # the limiter guarantees one is idle
+        try:
+            conn.execute("BEGIN")
+            try:
+                return work(conn)
+            finally:
+                conn.execute("COMMIT")
+        finally:
+            self._idle_readers.append(conn)
 
     def writer_connection(self) -> sqlite3.Connection:
         """The writer, for start-up work done before the event loop runs."""
-        return self._writer
+        return self._writer_conn
 
     def size(self) -> int:
         """Bytes on disk: the database file and its write-ahead log."""
@@ -131,5 +177,7 @@ class Database:
         return total
 
     def close(self) -> None:
-        self.reader.close()
         self._writer.close()
+        for conn in (self.reader, *self._readers, self._writer_conn):
+            conn.close()
+        self._lock.release()
