@@ -70,6 +70,8 @@ class Options:
     log_format: str = "text"
     metrics: bool = False
     cors_origins: str = ""
+    retention_days: float = 0.0
+    max_attachment_bytes: int = 0
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -106,6 +108,10 @@ _HELP = {
     "log_format": "text (one line for people) or json (one object a line)",
     "metrics": "serve Prometheus metrics at GET /metrics (no key: keep it off the internet)",
     "cors_origins": "browser origins allowed to call the API: comma list or *; empty: off",
+    "retention_days": "delete history rows and sessions idle longer than this many days "
+    "(0: keep forever)",
+    "max_attachment_bytes": "delete the oldest attachments beyond this total size in bytes "
+    "(0: no cap)",
 }
 
 
