@@ -8,7 +8,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,8 +37,6 @@ BOT_CONTENT = json.dumps({"type": "bot", "message": [{"type": "plain", "text": "
 class Filled:
     seconds: float
     attachment_ids: list[str]  # a sample, for downloads
-    big_sessions: int
-    user_sessions: int
 
 
 def _session_id(index: int) -> str:
@@ -82,10 +80,14 @@ def _row(session_id: str, bot: bool, stamp: str) -> tuple[str, str, str, str, st
     return (session_id, f"{OWNER}:{USER}", USER, USER_CONTENT, stamp)
 
 
-def fill(data_dir: Path) -> Filled:
-    """Create the schema (through astrlite), then bulk-insert everything."""
-    started = time.perf_counter()
+def create_schema(data_dir: Path) -> None:
     administer(data_dir, lambda conn: None)
+
+
+def fill(data_dir: Path, schema: Callable[[Path], None] = create_schema) -> Filled:
+    """Create the schema (through some astrlite), then bulk-insert everything."""
+    started = time.perf_counter()
+    schema(data_dir)
     now = datetime.now(UTC)
     stamps = _stamps(SESSIONS, now)
     conn = sqlite3.connect(data_dir / DB_NAME, isolation_level=None)
@@ -107,7 +109,7 @@ def fill(data_dir: Path) -> Filled:
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.close()
-    return Filled(time.perf_counter() - started, ids[:: ATTACHMENTS // 1000], BIG_SESSIONS, 0)
+    return Filled(time.perf_counter() - started, ids[:: ATTACHMENTS // 1000])
 
 
 def _attachments(conn: sqlite3.Connection, data_dir: Path, stamps: list[str]) -> list[str]:
@@ -124,14 +126,17 @@ def _attachments(conn: sqlite3.Connection, data_dir: Path, stamps: list[str]) ->
         stamp = stamps[SESSIONS - 1 - index * (SESSIONS // ATTACHMENTS)]
         attachment_id = _session_id(SESSIONS + index)
         rows.append(
-            (attachment_id, OWNER, name, f"{folder}/{name}", ATTACHMENT_BYTES, "0" * 64,
-             "application/octet-stream", "file", stamp)
+            (
+                attachment_id,
+                OWNER,
+                name,
+                f"{folder}/{name}",
+                ATTACHMENT_BYTES,
+                "0" * 64,
+                "application/octet-stream",
+                "file",
+                stamp,
+            )
         )
     conn.executemany("INSERT INTO attachments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     return [row[0] for row in rows]
-
-
-if __name__ == "__main__":
-    import sys
-
-    print(fill(Path(sys.argv[1])).seconds)
