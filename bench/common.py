@@ -61,8 +61,12 @@ class Started:
         return "127.0.0.1", self.port
 
 
-def wait_for_answer(url: str, started: float, timeout: float = 20) -> float:
+def wait_for_answer(
+    url: str, started: float, timeout: float = 20, process: subprocess.Popen[bytes] | None = None
+) -> float:
     while time.perf_counter() - started < timeout:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode}")
         try:
             # With the key: the first answer a user gets is an authenticated one.
             probe = urllib.request.Request(url, headers={"X-API-Key": BENCH_KEY})
@@ -96,7 +100,7 @@ def spawned(
         command, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        seconds = wait_for_answer(f"http://127.0.0.1:{port}{probe}", started, timeout)
+        seconds = wait_for_answer(f"http://127.0.0.1:{port}{probe}", started, timeout, process)
         yield Started(process, port, seconds)
     finally:
         process.terminate()

@@ -244,6 +244,7 @@ def schema_by(root: Path) -> Callable[[Path], None]:
         subprocess.run(
             [sys.executable, "-c", code, str(data_dir)],
             env={"PYTHONPATH": str(root)},
+            cwd=root,  # `-c` puts the working directory first on sys.path
             check=True,
         )
 

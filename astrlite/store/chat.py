@@ -183,11 +183,14 @@ class ChatStore:
 
         return await self.db.write(work)
 
-    async def delete_sessions(self, session_ids: Iterable[str]) -> list[str]:
-        """Delete sessions with their history, in one write; the ids that existed.
-        Running turns are not stopped: their next row is written to a gone session."""
+    async def delete_sessions(
+        self, session_ids: Iterable[str], creator: str | None = None
+    ) -> list[str]:
+        """Delete sessions (only ``creator``'s, if given) with their history, in one
+        write; the ids deleted. The per-creator counts stay right (schema 2 triggers).
+        A running turn is not stopped: its bot row lands in a session that is gone."""
         wanted = list(session_ids)
-        return await self.db.write(lambda conn: delete_sessions(conn, wanted))
+        return await self.db.write(lambda conn: delete_sessions(conn, wanted, creator))
 
     async def add_bot_row(
         self, session_id: str, content: dict[str, Any], checkpoint_id: str | None = None
@@ -231,12 +234,16 @@ def _page(
     return [_session(row) for row in rows], total
 
 
-def delete_sessions(conn: sqlite3.Connection, session_ids: Iterable[str]) -> list[str]:
-    """Delete sessions and their history in the caller's transaction; the ids that
-    existed. The per-creator counts follow by trigger, whatever deletes the rows."""
+def delete_sessions(
+    conn: sqlite3.Connection, session_ids: Iterable[str], creator: str | None = None
+) -> list[str]:
+    """Delete sessions (only ``creator``'s, if given) and their history in the caller's
+    transaction; the ids deleted. The per-creator counts follow by trigger."""
     deleted = []
+    only = "" if creator is None else " AND creator = ?"
     for session_id in session_ids:
-        if conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,)).rowcount:
+        params = (session_id,) if creator is None else (session_id, creator)
+        if conn.execute(f"DELETE FROM sessions WHERE session_id = ?{only}", params).rowcount:
             conn.execute("DELETE FROM history WHERE session_id = ?", (session_id,))
             deleted.append(session_id)
     return deleted
