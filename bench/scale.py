@@ -52,6 +52,8 @@ CONCURRENCY = (1, 32, 100)
 START_TIMEOUT = 300.0  # the first start on a filled copy migrates it
 SWEEP_SHARE = 0.1
 SWEEP_TIMEOUT = 600.0
+ROUNDS = 6  # each row is measured in this many rounds per server, alternating
+MINE = "this tree"
 GOAL_RATIO = 2.0
 GOAL_DEEP_MS = 50.0
 GOAL_TURN_P99_MS = 25.0
@@ -128,12 +130,41 @@ async def upload_one(host: str, port: int) -> str:
     return attachment_id
 
 
-async def turns(host: str, port: int, concurrency: int) -> tuple[float, float, int]:
-    """turns/s, p99 ms and errors of whole echo turns in new sessions."""
-    clients = await connect_all(host, port, concurrency)
-    done: list[float] = []
+@dataclass
+class Target:
+    """One server under test, and what was measured on it."""
+
+    name: str
+    started: Started
+    client: Client
+    attachment_ids: list[str]
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    turn_times: dict[int, list[float]] = field(default_factory=dict)
+    turn_seconds: dict[int, float] = field(default_factory=dict)
+    turn_errors: dict[int, int] = field(default_factory=dict)
+
+    def add(self, row: str, times: list[float]) -> None:
+        self.samples.setdefault(row, []).extend(times)
+
+    def figures(self) -> Figures:
+        figures = Figures(start_s=self.started.seconds_to_first_answer)
+        for row, times in self.samples.items():
+            record(figures, row, times)
+        for concurrency, times in self.turn_times.items():
+            figures.turns[concurrency] = (
+                len(times) / self.turn_seconds[concurrency],
+                percentile(times, 0.99),
+                self.turn_errors[concurrency],
+            )
+        return figures
+
+
+async def turns(target: Target, concurrency: int, seconds: float) -> None:
+    """Whole echo turns in new sessions from ``concurrency`` clients for ``seconds``."""
+    clients = await connect_all(*target.started.address, concurrency)
+    done = target.turn_times.setdefault(concurrency, [])
     errors = 0
-    deadline = time.perf_counter() + TURN_SECONDS
+    deadline = time.perf_counter() + seconds
 
     async def worker(client: Client) -> None:
         nonlocal errors
@@ -152,47 +183,63 @@ async def turns(host: str, port: int, concurrency: int) -> tuple[float, float, i
     elapsed = time.perf_counter() - started
     for client in clients:
         client.close()
-    return len(done) / elapsed, percentile(done, 0.99), errors
+    target.turn_seconds[concurrency] = target.turn_seconds.get(concurrency, 0.0) + elapsed
+    target.turn_errors[concurrency] = target.turn_errors.get(concurrency, 0) + errors
 
 
-async def measure(started: Started, attachment_ids: list[str]) -> Figures:
-    host, port = started.address
-    figures = Figures(start_s=started.seconds_to_first_answer)
-    client = await Client.connect(host, port)
-    await timed(client, lambda _: get(BOTS), 50)  # warm up
-    await timed(client, lambda _: chat(), 20)
-    record(figures, "bots", await spaced_bots(client, 1.0))
+def in_turn(targets: list[Target], round_number: int) -> list[Target]:
+    """Alternate who goes first, so a drift in the machine's load hits both alike."""
+    return targets if round_number % 2 == 0 else targets[::-1]
+
+
+async def measure(targets: list[Target]) -> None:
+    """Every row in ROUNDS rounds, alternating between the servers (they run side by
+    side, idle while the other is measured): on a shared machine, load that comes and
+    goes then falls on both."""
+    for target in targets:
+        await timed(target.client, lambda _: get(BOTS), 50)  # warm up
+        await timed(target.client, lambda _: chat(), 20)
+        if not target.attachment_ids:
+            target.attachment_ids = [await upload_one(*target.started.address)]
     small, big = scale_fill.USER, scale_fill.BIG_USER
-    pages: list[tuple[str, str, int]] = [
-        ("page 1, 500 sessions", sessions_path(small, 1), SAMPLES),
-        ("page 1, 500,000 sessions", sessions_path(big, 1), SAMPLES),
-        (f"page {DEEP_PAGE:,}, 500,000 sessions", sessions_path(big, DEEP_PAGE), DEEP_SAMPLES),
-    ]
-    for row, path, count in pages:
-        record(figures, row, await timed(client, lambda _, p=path: get(p), count))
-    record(figures, "echo turn, new session", await timed(client, lambda _: chat(), SAMPLES))
     long_turn = chat(scale_fill.LONG_SESSION)
-    record(
-        figures, "echo turn, 20,000-row session", await timed(client, lambda _: long_turn, SAMPLES)
-    )
-    ids = attachment_ids or [await upload_one(host, port)]
-    record(
-        figures,
-        "download by id",
-        await timed(
-            client, lambda i: get(f"/api/v1/file?attachment_id={ids[i % len(ids)]}"), SAMPLES
+    rows: list[tuple[str, Callable[[Target], Callable[[int], bytes]], int]] = [
+        ("bots", lambda t: lambda _: get(BOTS), SAMPLES),
+        ("page 1, 500 sessions", lambda t: lambda _: get(sessions_path(small, 1)), SAMPLES),
+        ("page 1, 500,000 sessions", lambda t: lambda _: get(sessions_path(big, 1)), SAMPLES),
+        (
+            f"page {DEEP_PAGE:,}, 500,000 sessions",
+            lambda t: lambda _: get(sessions_path(big, DEEP_PAGE)),
+            DEEP_SAMPLES,
         ),
-    )
-    record(figures, "bots, idle", await spaced_bots(client, LOAD_SECONDS))
-    record(figures, "bots, 4 clients on deep pages", await under_deep_load(host, port, client))
-    client.close()
+        ("echo turn, new session", lambda t: lambda _: chat(), SAMPLES),
+        ("echo turn, 20,000-row session", lambda t: lambda _: long_turn, SAMPLES),
+        (
+            "download by id",
+            lambda t: (
+                lambda i: get(
+                    f"/api/v1/file?attachment_id={t.attachment_ids[i % len(t.attachment_ids)]}"
+                )
+            ),
+            SAMPLES,
+        ),
+    ]
+    for row, requests, count in rows:
+        for round_number in range(ROUNDS):
+            for target in in_turn(targets, round_number):
+                target.add(row, await timed(target.client, requests(target), count // ROUNDS))
+    for round_number in range(ROUNDS):
+        for target in in_turn(targets, round_number):
+            target.add("bots, idle", await spaced_bots(target.client, LOAD_SECONDS / ROUNDS))
+            target.add("bots, 4 clients on deep pages", await under_deep_load(target))
     for concurrency in CONCURRENCY:
-        figures.turns[concurrency] = await turns(host, port, concurrency)
-    return figures
+        for round_number in range(ROUNDS):
+            for target in in_turn(targets, round_number):
+                await turns(target, concurrency, TURN_SECONDS / ROUNDS)
 
 
-async def under_deep_load(host: str, port: int, client: Client) -> list[float]:
-    loaders = await connect_all(host, port, LOAD_CLIENTS)
+async def under_deep_load(target: Target) -> list[float]:
+    loaders = await connect_all(*target.started.address, LOAD_CLIENTS)
     deep = get(sessions_path(scale_fill.BIG_USER, DEEP_PAGE))
     stop = False
 
@@ -203,12 +250,25 @@ async def under_deep_load(host: str, port: int, client: Client) -> list[float]:
     tasks = [asyncio.ensure_future(load(loader)) for loader in loaders]
     await asyncio.sleep(0.2)
     try:
-        return await spaced_bots(client, LOAD_SECONDS)
+        return await spaced_bots(target.client, LOAD_SECONDS / ROUNDS)
     finally:
         stop = True
         await asyncio.gather(*tasks)
         for loader in loaders:
             loader.close()
+
+
+async def measure_side_by_side(
+    servers: dict[str, Started], attachment_ids: list[str]
+) -> dict[str, Figures]:
+    targets = [
+        Target(name, started, await Client.connect(*started.address), list(attachment_ids))
+        for name, started in servers.items()
+    ]
+    await measure(targets)
+    for target in targets:
+        target.client.close()
+    return {target.name: target.figures() for target in targets}
 
 
 # -- servers, trees and data -----------------------------------------------------------
@@ -267,11 +327,19 @@ def on_disk(data_dir: Path) -> int:
 
 
 @dataclass
-class SweepCost:
+class Loaded:
+    """32 clients chatting while something else happens."""
+
     seconds: float
-    turn_p99: float
     turns_per_s: float
+    turn_p99: float
     bots_p99: float
+
+
+@dataclass
+class SweepCost:
+    sweeping: Loaded
+    after: Loaded  # the same load once the sweep is done: the baseline
 
 
 def sweep_limits(data_dir: Path) -> tuple[float, int, int]:
@@ -297,22 +365,23 @@ def swept(data_dir: Path, cap: int, days: float) -> bool:
     return stored <= cap and datetime.fromisoformat(oldest).timestamp() >= cut - 60
 
 
-async def sweep_cost(started: Started, data_dir: Path, cap: int, days: float) -> SweepCost:
+async def chat_load(started: Started, done: Callable[[float], bool]) -> Loaded:
+    """32 clients chat and one polls GET /im/bots until ``done(elapsed)``."""
     host, port = started.address
     began = time.perf_counter()
     busy = await connect_all(host, port, 32)
-    done: list[float] = []
+    times: list[float] = []
     stop = False
 
     async def worker(client: Client) -> None:
         while not stop:
             exchange: Exchange = await client.exchange(chat())
-            done.append(exchange.total * 1000)
+            times.append(exchange.total * 1000)
 
     tasks = [asyncio.ensure_future(worker(client)) for client in busy]
     bots = await Client.connect(host, port)
     bots_times: list[float] = []
-    while not swept(data_dir, cap, days):
+    while not done(time.perf_counter() - began):
         if time.perf_counter() - began > SWEEP_TIMEOUT:
             raise RuntimeError("the sweep did not finish")
         bots_times += await spaced_bots(bots, 0.5)
@@ -321,9 +390,15 @@ async def sweep_cost(started: Started, data_dir: Path, cap: int, days: float) ->
     await asyncio.gather(*tasks)
     for client in (*busy, bots):
         client.close()
-    return SweepCost(
-        seconds, percentile(done, 0.99), len(done) / seconds, percentile(bots_times, 0.99)
+    return Loaded(
+        seconds, len(times) / seconds, percentile(times, 0.99), percentile(bots_times, 0.99)
     )
+
+
+async def sweep_cost(started: Started, data_dir: Path, cap: int, days: float) -> SweepCost:
+    sweeping = await chat_load(started, lambda _: swept(data_dir, cap, days))
+    after = await chat_load(started, lambda elapsed: elapsed > min(sweeping.seconds, 10.0))
+    return SweepCost(sweeping, after)
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -341,7 +416,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="astrlite-scale-") as tmp:
         work = Path(tmp)
         base_root = export(ref, work / "baseline")
-        trees = {ref: base_root, "this tree": ROOT}
         filled_base = prepared(work / "filled-base")
         filled = scale_fill.fill(filled_base, schema_by(base_root))
         size_base = on_disk(filled_base)
@@ -350,18 +424,22 @@ def main() -> None:
         shutil.copy(filled_base / scale_fill.DB_NAME, filled_mine / scale_fill.DB_NAME)
         (filled_mine / "attachments").symlink_to(filled_base / "attachments")
         results: dict[tuple[str, str], Figures] = {}
-        for name, root in trees.items():
-            for state, data_dir, ids in (
-                ("empty", prepared(work / f"empty-{len(results)}"), []),
-                (
-                    "filled",
-                    filled_base if root is base_root else filled_mine,
-                    filled.attachment_ids,
-                ),
+        for state, dirs, ids in (
+            (
+                "empty",
+                {ref: prepared(work / "empty-base"), MINE: prepared(work / "empty-mine")},
+                [],
+            ),
+            ("filled", {ref: filled_base, MINE: filled_mine}, filled.attachment_ids),
+        ):
+            with (
+                server(base_root, dirs[ref]) as base,
+                server(ROOT, dirs[MINE]) as mine,
             ):
-                with server(root, data_dir) as started:
-                    results[name, state] = asyncio.run(measure(started, ids))
-                print(f"measured {name}, {state}", flush=True)
+                measured = asyncio.run(measure_side_by_side({ref: base, MINE: mine}, ids))
+            for name, figures in measured.items():
+                results[name, state] = figures
+            print(f"measured {state}", flush=True)
         size_mine = on_disk(filled_mine)
         days, cap, rows = sweep_limits(filled_mine)
         args = ("--retention-days", str(days), "--max-attachment-bytes", str(cap))
@@ -378,7 +456,7 @@ def report(
     cost: SweepCost,
     swept_rows: int,
 ) -> None:
-    mine_empty, mine_filled = results["this tree", "empty"], results["this tree", "filled"]
+    mine_empty, mine_filled = results[MINE, "empty"], results[MINE, "filled"]
     base_empty, base_filled = results[ref, "empty"], results[ref, "filled"]
     print(f"\np50 ms (p99) | {ref} empty | {ref} filled | this empty | this filled | filled/empty")
     for row in mine_empty.p50:
@@ -404,7 +482,7 @@ def report(
     for state in ("empty", "filled"):
         for concurrency in CONCURRENCY:
             base = results[ref, state].turns[concurrency]
-            mine = results["this tree", state].turns[concurrency]
+            mine = results[MINE, state].turns[concurrency]
             print(
                 f"{state}, c={concurrency}: {ref} {base[0]:,.0f}/s p99 {base[1]:.1f} ms "
                 f"errors {base[2]}; this {mine[0]:,.0f}/s p99 {mine[1]:.1f} ms errors {mine[2]}"
@@ -419,11 +497,14 @@ def report(
         f"filled database on disk: {ref} {size_base / 2**20:.0f} MiB, this tree "
         f"{size_mine / 2**20:.0f} MiB (file + WAL)"
     )
+    during, after = cost.sweeping, cost.after
     print(
         f"sweeper: ~{swept_rows:,} rows (a tenth of sessions, history, attachments) in "
-        f"{cost.seconds:.1f} s ({swept_rows / cost.seconds:,.0f} rows/s) with 32 clients "
-        f"chatting: {cost.turns_per_s:,.0f} turns/s, turn p99 {cost.turn_p99:.1f} ms, "
-        f"GET /im/bots p99 {cost.bots_p99:.1f} ms"
+        f"{during.seconds:.1f} s ({swept_rows / during.seconds:,.0f} rows/s) with 32 clients "
+        f"chatting: {during.turns_per_s:,.0f} turns/s, turn p99 {during.turn_p99:.1f} ms, "
+        f"GET /im/bots p99 {during.bots_p99:.1f} ms; the same load after the sweep: "
+        f"{after.turns_per_s:,.0f} turns/s, turn p99 {after.turn_p99:.1f} ms, GET /im/bots "
+        f"p99 {after.bots_p99:.1f} ms"
     )
 
 

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from astrlite.store.db import DB_NAME, administer
@@ -88,7 +88,7 @@ def fill(data_dir: Path, schema: Callable[[Path], None] = create_schema) -> Fill
     """Create the schema (through some astrlite), then bulk-insert everything."""
     started = time.perf_counter()
     schema(data_dir)
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     stamps = _stamps(SESSIONS, now)
     conn = sqlite3.connect(data_dir / DB_NAME, isolation_level=None)
     conn.execute("PRAGMA journal_mode = OFF")

@@ -12,6 +12,7 @@ docs/scale.md.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,9 +31,9 @@ __all__ = ["DB_NAME", "Database", "StoreError", "administer", "in_transaction", 
 T = TypeVar("T")
 DB_NAME = "astrlite.db"
 BUSY_TIMEOUT_MS = 5000  # another process (astrlite keys ...) may hold the write lock briefly
-# Two cores is the common edge box; more concurrent scans would only take CPU time from
-# the writer and the event loop.
-MAX_HEAVY_READS = 2
+# Scans get every core but one, which stays with the event loop and the writer: more
+# concurrent scans would only take CPU time from them (on a two-core box: one scan).
+MAX_HEAVY_READS = max(1, (os.cpu_count() or 2) - 1)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

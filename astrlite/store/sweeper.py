@@ -30,7 +30,7 @@ from astrlite.store.db import Database
 log = logging.getLogger("astrlite.sweeper")
 
 # Rows per write: a few milliseconds of the writer, so a turn waits at most that long.
-SWEEP_BATCH = 500
+SWEEP_BATCH = 200
 # Between batches, so turns and uploads keep most of the writer during a long sweep.
 SWEEP_PAUSE = 0.005
 # How often the limits are checked once everything is within them.
