@@ -90,7 +90,10 @@ class Writer:
                     stopping = True
                     break
                 batch.append(job)
-            commit_batch(self._conn, batch)
+            try:
+                commit_batch(self._conn, batch)
+            except BaseException as error:  # sqlite itself failing: fail the batch, go on
+                _abandon(self._conn, batch, error)
             _hand_back(batch)
             if stopping:
                 return
@@ -134,6 +137,14 @@ def _one_by_one(conn: sqlite3.Connection, jobs: list[Job]) -> None:
             job.result, job.error = None, error
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+
+
+def _abandon(conn: sqlite3.Connection, batch: list[Job], error: BaseException) -> None:
+    for job in batch:
+        job.result, job.error = None, error
+    with contextlib.suppress(sqlite3.Error):
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
 
 
 def _hand_back(batch: list[Job]) -> None:

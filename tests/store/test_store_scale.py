@@ -334,3 +334,17 @@ def test_statements_keep_trigger_bodies_whole() -> None:
     """
     found = [statement.split()[0:2] for statement in statements(script)]
     assert found == [["CREATE", "TABLE"], ["CREATE", "TRIGGER"], ["DROP", "TABLE"]]
+
+
+async def test_the_writer_survives_a_write_that_breaks_its_savepoints(db: Database) -> None:
+    make_table(db)
+
+    def breaks(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t VALUES (1)")
+        conn.execute("RELEASE write")  # the writer's own RELEASE then fails
+
+    with pytest.raises(sqlite3.OperationalError, match="no such savepoint"):
+        await db.write(breaks)
+    assert not db.writer_connection().in_transaction  # rolled back, nothing half-done
+    await db.write(lambda conn: conn.execute("INSERT INTO t VALUES (2)"))
+    assert [tuple(row) for row in db.reader.execute("SELECT v FROM t")] == [(2,)]
