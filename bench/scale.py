@@ -278,7 +278,8 @@ async def measure_side_by_side(
 def server(root: Path, data_dir: Path, args: tuple[str, ...] = ()) -> Iterator[Started]:
     port = free_port()
     command = [sys.executable, "-m", "astrlite", "--port", str(port), "--data-dir", str(data_dir)]
-    command += ["--access-log", "0", *args]
+    # Connections wait while the other server is measured: keep them open meanwhile.
+    command += ["--access-log", "0", "--keepalive-timeout", "3600", *args]
     with spawned(command, port, "/api/v1/openapi.json", root, START_TIMEOUT) as started:
         yield started
 
