@@ -24,8 +24,8 @@ from typing import Any
 
 from astrlite.store.errors import StoreError
 
-# A batch is cut at this many writes, so one transaction (and the wait of the write
-# that arrives just after it starts) stays a few milliseconds long.
+# A batch stops taking more writes at this many, so one transaction (and the wait of the
+# write that arrives just after it starts) stays a few milliseconds long.
 MAX_BATCH = 256
 
 
@@ -39,57 +39,69 @@ class Job:
 
 
 class Writer:
-    """One thread, one connection; ``submit`` from the event loop."""
+    """One thread, one connection; ``submit`` from an event loop.
+
+    Writes submitted during one turn of the event loop reach the thread together, in
+    one queue item: a single wake-up of the writer thread per loop turn, however many
+    chat turns wrote in it (each wake-up is a thread switch, dear on a busy box).
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[Job] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
-        self._start_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _pending and the thread's start
+        self._pending: list[Job] = []
 
     def submit(self, work: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
         if self._closed:
             raise StoreError("the database is closed")
         loop = asyncio.get_running_loop()
         job = Job(work, loop, loop.create_future())
-        self._ensure_thread()
-        self._queue.put(job)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="astrlite-writer", daemon=True
+                )
+                self._thread.start()
+            self._pending.append(job)
+            first = len(self._pending) == 1
+        if first:
+            loop.call_soon(self._flush)
         return job.future
+
+    def _flush(self) -> None:
+        with self._lock:
+            jobs, self._pending = self._pending, []
+        if jobs:
+            self._queue.put(jobs)
 
     def close(self) -> None:
         """Finish the writes already submitted, then stop the thread."""
         self._closed = True
+        self._flush()
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
-
-    def _ensure_thread(self) -> None:
-        if self._thread is None:
-            with self._start_lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._run, name="astrlite-writer", daemon=True
-                    )
-                    self._thread.start()
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
+            batch = list(first)
             stopping = False
             while len(batch) < MAX_BATCH:
                 try:
-                    job = self._queue.get_nowait()
+                    jobs = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if job is None:
+                if jobs is None:
                     stopping = True
                     break
-                batch.append(job)
+                batch += jobs
             try:
                 commit_batch(self._conn, batch)
             except BaseException as error:  # sqlite itself failing: fail the batch, go on
