@@ -19,11 +19,11 @@ from typing import Any
 
 import anyio
 
-from astrlite import __version__, dbcli, options
+from astrlite import __version__, options
 from astrlite.operations import banner, logs
 from astrlite.principal import VALID_SCOPES
 from astrlite.runtime import StartupError, prepare_data_dir, start
-from astrlite.store import keys
+from astrlite.store import dbcli, keys
 from astrlite.store.db import StoreError, administer
 from astrlite.tuning import tune_malloc
 

@@ -19,7 +19,7 @@ import pytest
 from astrlite import cli
 from astrlite.files.attachments import AttachmentRow, OpenedFile
 from astrlite.options import OptionError, parse
-from astrlite.runtime import StartupError, open_services
+from astrlite.runtime import StartupError, start
 from astrlite.store import clock
 from astrlite.store.lock import DirectoryLock
 from astrlite.store.sweeper import Limits, Sweeper, Swept
@@ -67,7 +67,7 @@ def sessions(srv: Running, username: str = "alice") -> dict[str, Any]:
 
 
 def sweep(srv: Running, limits: Limits, batch: int = 2) -> Swept:
-    sweeper = Sweeper(srv.services.db, srv.data_dir, limits, batch=batch, pause=0)
+    sweeper = Sweeper(srv.db, srv.data_dir, limits, batch=batch, pause=0)
     result: Swept = srv.portal.call(sweeper.sweep)
     return result
 
@@ -76,7 +76,7 @@ def age(srv: Running, session_id: str, days: float) -> None:
     """Move a session and its rows back in time, as if idle for ``days``."""
     stamp = clock.iso(clock.now() - timedelta(days=days))
     srv.portal.call(
-        srv.services.db.write,
+        srv.db.write,
         lambda conn: (
             conn.execute(
                 "UPDATE sessions SET updated_at = ?, created_at = ? WHERE session_id = ?",
@@ -103,7 +103,7 @@ def test_retention_deletes_idle_sessions_and_old_rows_only(srv: Running) -> None
     assert (swept.sessions, swept.attachments) == (3, 0) and swept.history <= 6
     listed = sessions(srv)
     assert listed["total"] == 1 and [s["session_id"] for s in listed["sessions"]] == ["new"]
-    left = srv.services.db.reader.execute("SELECT DISTINCT session_id FROM history")
+    left = srv.db.reader.execute("SELECT DISTINCT session_id FROM history")
     assert [row[0] for row in left] == ["new"]
     assert sweep(srv, Limits(retention_days=7)) == Swept()  # nothing more to do
 
@@ -119,12 +119,12 @@ def test_the_attachment_cap_deletes_the_oldest_first(srv: Running) -> None:
         assert not path.exists()
     for index, attachment_id in enumerate(ids[3:], 3):
         assert download(srv, attachment_id).content == bytes([index]) * 1000
-    total = srv.services.db.reader.execute("SELECT files, bytes FROM attachment_totals")
+    total = srv.db.reader.execute("SELECT files, bytes FROM attachment_totals")
     assert tuple(total.fetchone()) == (2, 2000)
 
 
 def _paths(srv: Running, ids: list[str]) -> list[str]:
-    reader = srv.services.db.reader
+    reader = srv.db.reader
     return [
         reader.execute("SELECT path FROM attachments WHERE attachment_id = ?", (i,)).fetchone()[0]
         for i in ids
@@ -176,7 +176,7 @@ def test_a_sweep_between_lookup_and_open_answers_not_found(
     real_open = store.open
 
     async def open_after_a_sweep(row: AttachmentRow) -> OpenedFile:
-        sweeper = Sweeper(srv.services.db, srv.data_dir, Limits(max_attachment_bytes=1))
+        sweeper = Sweeper(srv.db, srv.data_dir, Limits(max_attachment_bytes=1))
         await sweeper.sweep()
         return await real_open(row)
 
@@ -225,7 +225,7 @@ def test_stats_while_serving_then_vacuum_once_stopped(tmp_path: Path) -> None:
         stats = json.loads(out)
         assert (stats["sessions"], stats["history_rows"], stats["attachments"]) == (3, 6, 1)
         assert stats["attachment_bytes"] == 100 and stats["api_keys"] == 0
-        srv.portal.call(srv.services.db.write, lambda conn: conn.execute("DELETE FROM history"))
+        srv.portal.call(srv.db.write, lambda conn: conn.execute("DELETE FROM history"))
     code, out, err = run_cli("vacuum", data_dir=tmp_path)
     assert code == 0 and err == "" and out.startswith(f"vacuumed {tmp_path}: ")
     code, out, _ = run_cli("stats", data_dir=tmp_path)
@@ -236,10 +236,10 @@ def test_a_server_does_not_start_while_vacuum_holds_the_directory(tmp_path: Path
     lock = DirectoryLock.for_maintenance(tmp_path, "db vacuum")
     try:
         with pytest.raises(StartupError, match="astrlite db vacuum is compacting"):
-            open_services(parse(["--data-dir", str(tmp_path)], {}))
+            start(parse(["--data-dir", str(tmp_path), "--port", "0"], {}))
     finally:
         lock.release()
-    open_services(parse(["--data-dir", str(tmp_path)], {})).db.close()
+    start(parse(["--data-dir", str(tmp_path), "--port", "0"], {})).close()
 
 
 def test_db_commands_explain_what_is_wrong(
