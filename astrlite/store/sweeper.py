@@ -1,5 +1,6 @@
-"""Bounded disk: delete history rows and sessions idle longer than ``--retention-days``,
-and the oldest attachments beyond ``--max-attachment-bytes`` (both off by default).
+"""Bounded disk (F23): delete history rows and sessions idle longer than
+``--retention-days``, and the oldest attachments beyond ``--max-attachment-bytes`` (both
+off by default).
 
 The sweeper runs in the background, in batches of ``SWEEP_BATCH`` rows, each one write
 of a few milliseconds that joins the writer's group commit like any other, with a pause
