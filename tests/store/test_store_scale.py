@@ -15,6 +15,7 @@ import pytest
 from astrlite.store.chat import PAGE_ON_LOOP_ENTRIES, ChatStore, UserMessage
 from astrlite.store.db import DB_NAME, Database, migrate, statements
 from astrlite.store.schema import MIGRATIONS
+from astrlite.store.sweeper import Limits, Sweeper, Swept
 
 pytestmark = pytest.mark.anyio
 
@@ -348,3 +349,23 @@ async def test_the_writer_survives_a_write_that_breaks_its_savepoints(db: Databa
     assert not db.writer_connection().in_transaction  # rolled back, nothing half-done
     await db.write(lambda conn: conn.execute("INSERT INTO t VALUES (2)"))
     assert [tuple(row) for row in db.reader.execute("SELECT v FROM t")] == [(2,)]
+
+
+async def test_the_sweeper_logs_a_failed_sweep_and_tries_again(
+    db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sweeper = Sweeper(db, tmp_path, Limits(retention_days=1), interval=0)
+    calls: list[int] = []
+
+    async def sweep() -> Swept:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        scope.cancel()
+        return Swept()
+
+    sweeper.sweep = sweep  # type: ignore[method-assign]
+    with anyio.CancelScope() as scope:
+        await sweeper.run()
+    assert len(calls) == 2
+    assert "sweep failed; trying again in 0 s" in caplog.text
