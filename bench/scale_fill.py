@@ -27,6 +27,7 @@ ATTACHMENTS = 100_000
 ATTACHMENT_BYTES = 1024
 OWNER = "static:1"  # the key_id of the bench's ASTRLITE_API_KEY
 LONG_SESSION = "long-session"
+SEED_SESSIONS = 20  # a full first page
 # Activity spread over this many days back from now, one session per step.
 SPAN_DAYS = 60
 USER_CONTENT = json.dumps({"type": "user", "message": [{"type": "plain", "text": "hello"}]})
@@ -140,3 +141,23 @@ def _attachments(conn: sqlite3.Connection, data_dir: Path, stamps: list[str]) ->
         )
     conn.executemany("INSERT INTO attachments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     return [row[0] for row in rows]
+
+
+def seed(data_dir: Path, schema: Callable[[Path], None] = create_schema) -> None:
+    """The "empty" database: a full first page (PAGE sessions) for each bench user, so
+    page 1 answers the same rows as on the filled one, and the long session, empty."""
+    schema(data_dir)
+    stamps = _stamps(2 * SEED_SESSIONS + 1, datetime.now(timezone.utc))
+    rows = [
+        (f"seed-{user}-{index}", user, "hello", stamps[2 * index + n], stamps[2 * index + n])
+        for n, user in enumerate((BIG_USER, USER))
+        for index in range(SEED_SESSIONS)
+    ]
+    rows.append((LONG_SESSION, USER, "hello", stamps[-1], stamps[-1]))
+    conn = sqlite3.connect(data_dir / DB_NAME, isolation_level=None)
+    conn.executemany(
+        "INSERT INTO sessions (session_id, platform_id, creator, display_name, is_group,"
+        " config_id, created_at, updated_at) VALUES (?, 'webchat', ?, ?, 0, NULL, ?, ?)",
+        rows,
+    )
+    conn.close()

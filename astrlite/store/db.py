@@ -2,11 +2,11 @@
 
 Point reads (a few index lookups, well under a tenth of a millisecond) run on the event
 loop through ``reader``. Reads that walk many rows (a deep page of sessions) go through
-``read``: a small pool of WAL reader connections on worker threads, at most
-``MAX_HEAVY_READS`` at once, so they queue rather than take every core from the writer
-and the loop. Every write goes through ``write`` to the writer thread, which commits
-all the writes waiting for it in one transaction (see writer.py). Durability: see
-docs/scale.md.
+``read``: a few reader threads with their own WAL connections, at most
+``MAX_HEAVY_READS`` at once and at a lower CPU priority than the loop, so they queue
+rather than take every core from the writer and the loop. Every write goes through
+``write`` to the writer thread, which commits all the writes waiting for it in one
+transaction (see writer.py). Durability: see docs/scale.md.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import anyio
-import anyio.to_thread
 
 from astrlite.store.errors import StoreError
 from astrlite.store.lock import DirectoryLock
+from astrlite.store.readers import Readers
 from astrlite.store.schema import MIGRATIONS
 from astrlite.store.writer import Writer
 
@@ -132,9 +132,7 @@ class Database:
             raise
         self._writer = Writer(self._writer_conn)
         self.reader = _connect(self.path)
-        self._readers = [_connect(self.path) for _ in range(MAX_HEAVY_READS)]
-        self._idle_readers = list(self._readers)
-        self._read_limiter = anyio.CapacityLimiter(MAX_HEAVY_READS)
+        self._readers = Readers([_connect(self.path) for _ in range(MAX_HEAVY_READS)])
 
     def data_version(self) -> int:
         """Changes whenever another connection (our writer, another process) commits."""
@@ -150,20 +148,10 @@ class Database:
         return result
 
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` on a pooled reader in a worker thread, in one read transaction
-        (a consistent snapshot); at most MAX_HEAVY_READS at once, the rest queue."""
-        return await anyio.to_thread.run_sync(self._read, work, limiter=self._read_limiter)
-
-    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._idle_readers.pop()  # the limiter guarantees one is idle
-        try:
-            conn.execute("BEGIN")
-            try:
-                return work(conn)
-            finally:
-                conn.execute("COMMIT")
-        finally:
-            self._idle_readers.append(conn)
+        """Run ``work`` on a reader thread, in one read transaction (a consistent
+        snapshot); at most MAX_HEAVY_READS at once, the rest queue (readers.py)."""
+        result: T = await self._readers.read(work)
+        return result
 
     def writer_connection(self) -> sqlite3.Connection:
         """The writer, for start-up work done before the event loop runs."""
@@ -179,6 +167,7 @@ class Database:
 
     def close(self) -> None:
         self._writer.close()
-        for conn in (self.reader, *self._readers, self._writer_conn):
+        self._readers.close()
+        for conn in (self.reader, self._writer_conn):
             conn.close()
         self._lock.release()

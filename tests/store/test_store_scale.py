@@ -3,6 +3,7 @@ loop and on the reader pool, the schema 2 migration. A real database in tmp_path
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import threading
@@ -14,6 +15,7 @@ import pytest
 
 from astrlite.store.chat import PAGE_ON_LOOP_ENTRIES, ChatStore, UserMessage
 from astrlite.store.db import DB_NAME, Database, migrate, statements
+from astrlite.store.readers import READER_NICENESS
 from astrlite.store.schema import MIGRATIONS
 from astrlite.store.sweeper import Limits, Sweeper, Swept
 
@@ -369,3 +371,23 @@ async def test_the_sweeper_logs_a_failed_sweep_and_tries_again(
         await sweeper.run()
     assert len(calls) == 2
     assert "sweep failed; trying again in 0 s" in caplog.text
+
+
+async def test_reads_come_back_with_their_errors_from_low_priority_threads(
+    db: Database,
+) -> None:
+    def niceness(conn: sqlite3.Connection) -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    assert await db.read(niceness) == os.getpriority(os.PRIO_PROCESS, 0) + READER_NICENESS
+    with pytest.raises(sqlite3.OperationalError, match="no such table: nowhere"):
+        await db.read(lambda conn: conn.execute("SELECT * FROM nowhere"))
+    assert await db.read(lambda conn: conn.execute("SELECT 7").fetchone()[0]) == 7
+
+
+async def test_a_cancelled_read_leaves_the_reader_free(db: Database) -> None:
+    gate = threading.Event()
+    with anyio.move_on_after(0.01):
+        await db.read(lambda conn: gate.wait(5))
+    gate.set()
+    assert await db.read(lambda conn: conn.execute("SELECT 8").fetchone()[0]) == 8
