@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import queue
 import sqlite3
@@ -22,7 +23,14 @@ from typing import Any
 # both want the same core.
 READER_NICENESS = 5
 
-_Read = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]]
+# The work, the caller's context variables (as a thread call would carry them), where
+# the answer goes.
+_Read = tuple[
+    Callable[[sqlite3.Connection], Any],
+    contextvars.Context,
+    asyncio.AbstractEventLoop,
+    asyncio.Future[Any],
+]
 
 
 class Readers:
@@ -37,7 +45,7 @@ class Readers:
         self._start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put((work, loop, future))
+        self._queue.put((work, contextvars.copy_context(), loop, future))
         return await future
 
     def close(self) -> None:
@@ -70,11 +78,11 @@ class Readers:
             nice = os.getpriority(os.PRIO_PROCESS, thread)
             os.setpriority(os.PRIO_PROCESS, thread, nice + READER_NICENESS)
         while (item := self._queue.get()) is not None:
-            work, loop, future = item
+            work, context, loop, future = item
             try:
                 conn.execute("BEGIN")
                 try:
-                    result = work(conn)
+                    result = context.run(work, conn)
                 finally:
                     conn.execute("COMMIT")
             except BaseException as error:  # handed to the caller, never kills the thread

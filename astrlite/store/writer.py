@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import queue
 import sqlite3
 import threading
@@ -34,6 +35,9 @@ class Job:
     work: Callable[[sqlite3.Connection], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    # The caller's context variables (the clock and id source, sources.py), as a
+    # thread call would carry them.
+    context: contextvars.Context
     result: Any = None
     error: BaseException | None = field(default=None)
 
@@ -58,7 +62,7 @@ class Writer:
         if self._closed:
             raise StoreError("the database is closed")
         loop = asyncio.get_running_loop()
-        job = Job(work, loop, loop.create_future())
+        job = Job(work, loop, loop.create_future(), contextvars.copy_context())
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -122,7 +126,7 @@ def commit_batch(conn: sqlite3.Connection, batch: list[Job]) -> None:
     for job in batch:
         conn.execute("SAVEPOINT write")
         try:
-            job.result = job.work(conn)
+            job.result = job.context.run(job.work, conn)
         except BaseException as error:  # handed to its caller, never kills the thread
             job.error = error
             if not conn.in_transaction:  # sqlite gave up the whole transaction
@@ -143,7 +147,7 @@ def _one_by_one(conn: sqlite3.Connection, jobs: list[Job]) -> None:
         job.result = job.error = None
         try:
             conn.execute("BEGIN IMMEDIATE")
-            job.result = job.work(conn)
+            job.result = job.context.run(job.work, conn)
             conn.execute("COMMIT")
         except BaseException as error:
             job.result, job.error = None, error
