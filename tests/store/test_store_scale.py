@@ -13,6 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from astrlite import sources
 from astrlite.store.chat import PAGE_ON_LOOP_ENTRIES, ChatStore, UserMessage
 from astrlite.store.db import DB_NAME, Database, migrate, statements
 from astrlite.store.readers import READER_NICENESS
@@ -391,3 +392,15 @@ async def test_a_cancelled_read_leaves_the_reader_free(db: Database) -> None:
         await db.read(lambda conn: gate.wait(5))
     gate.set()
     assert await db.read(lambda conn: conn.execute("SELECT 8").fetchone()[0]) == 8
+
+
+async def test_work_sees_the_callers_clock(db: Database) -> None:
+    """Writes and reads run with the caller's context, so a deterministic source reaches
+    the timestamps they take."""
+    fixed = sources.DeterministicSource()
+    token = sources.current.set(fixed)
+    try:
+        assert await db.write(lambda conn: sources.now()) == fixed.now()
+        assert await db.read(lambda conn: sources.now()) == fixed.now()
+    finally:
+        sources.current.reset(token)
