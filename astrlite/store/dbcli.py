@@ -18,19 +18,23 @@ UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 
 def parser() -> argparse.ArgumentParser:
+    data_dir_help = f"data directory (env ASTRLITE_DATA_DIR; default {DEFAULT_DATA_DIR})"
     top = argparse.ArgumentParser(
         prog="astrlite db", description="Inspect or compact the database."
     )
-    top.add_argument(
-        "--data-dir",
-        default=None,
-        help=f"data directory (env ASTRLITE_DATA_DIR; default {DEFAULT_DATA_DIR})",
+    top.add_argument("--data-dir", default=None, help=data_dir_help)
+    # The same option after the sub-command; SUPPRESS keeps a value given before it.
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--data-dir", default=argparse.SUPPRESS, help=data_dir_help)
+    commands = top.add_subparsers(dest="command", metavar="stats|vacuum")
+    stats = commands.add_parser(
+        "stats", parents=[shared], help="print row counts and sizes (safe while serving)"
     )
-    commands = top.add_subparsers(dest="command", required=True)
-    stats = commands.add_parser("stats", help="print row counts and sizes (safe while serving)")
     stats.add_argument("--json", action="store_true")
     commands.add_parser(
-        "vacuum", help="compact the database file (refused while a server runs on it)"
+        "vacuum",
+        parents=[shared],
+        help="compact the database file (refused while a server runs on it)",
     )
     return top
 
@@ -45,7 +49,11 @@ def size(count: int) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    args = parser().parse_args(list(argv))
+    top = parser()
+    args = top.parse_args(list(argv))
+    if args.command is None:
+        top.print_help()
+        return 0
     data_dir = Path(args.data_dir or os.environ.get("ASTRLITE_DATA_DIR") or DEFAULT_DATA_DIR)
     try:
         if args.command == "stats":

@@ -188,9 +188,11 @@ def test_a_sweep_between_lookup_and_open_answers_not_found(
 # -- astrlite db stats | vacuum -----------------------------------------------------------
 
 
-def run_cli(*args: str, data_dir: Path) -> tuple[int, str, str]:
+def run_cli(*args: str, data_dir: Path, after: bool = False) -> tuple[int, str, str]:
+    where = ["--data-dir", str(data_dir)]
+    words = [*args, *where] if after else [*where, *args]
     done = subprocess.run(
-        [sys.executable, "-m", "astrlite", "db", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "astrlite", "db", *words],
         capture_output=True,
         text=True,
         env={"PYTHONPATH": str(ROOT)},
@@ -228,7 +230,7 @@ def test_stats_while_serving_then_vacuum_once_stopped(tmp_path: Path) -> None:
         srv.portal.call(srv.db.write, lambda conn: conn.execute("DELETE FROM history"))
     code, out, err = run_cli("vacuum", data_dir=tmp_path)
     assert code == 0 and err == "" and out.startswith(f"vacuumed {tmp_path}: ")
-    code, out, _ = run_cli("stats", data_dir=tmp_path)
+    code, out, _ = run_cli("stats", data_dir=tmp_path, after=True)
     assert code == 0 and "history rows     0" in out and "sessions         3" in out
 
 
@@ -256,6 +258,8 @@ def test_db_commands_explain_what_is_wrong(
 
 
 def test_help_lists_the_commands_and_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["help", "db"]) == 0
+    assert "stats|vacuum" in capsys.readouterr().out
     cli.main(["--help"])
     assert "astrlite db stats|vacuum" in capsys.readouterr().out
     with pytest.raises(SystemExit):
