@@ -152,6 +152,16 @@ def _parse_seconds(text: str) -> float:
     return value
 
 
+def _parse_days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ValueError("expected a number of days, 0 or more (0 keeps everything)")
+    return value
+
+
 def _parse_port(text: str) -> int:
     try:
         value = int(text)
@@ -184,6 +194,7 @@ _SPECIAL: dict[str, Callable[[str], Any]] = {
     "compat": parse_profile,
     "cors_origins": _parse_cors,
     "sse_heartbeat": _parse_seconds,  # a float, though its default is None
+    "retention_days": _parse_days,
 }
 
 

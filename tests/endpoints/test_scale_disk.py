@@ -136,8 +136,15 @@ def test_limits_off_by_default_and_options_parse() -> None:
     assert not Limits(defaults.retention_days, defaults.max_attachment_bytes).active
     chosen = parse(["--retention-days", "30"], {"ASTRLITE_MAX_ATTACHMENT_BYTES": "1000000"})
     assert (chosen.retention_days, chosen.max_attachment_bytes) == (30.0, 1_000_000)
-    with pytest.raises(OptionError, match="--retention-days: must not be negative"):
-        parse(["--retention-days", "-1"], {})
+    for wrong in ("-1", "a week", "inf"):
+        with pytest.raises(OptionError) as refused:
+            parse(["--retention-days", wrong], {})
+        assert str(refused.value) == (
+            "--retention-days: expected a number of days, 0 or more (0 keeps everything) "
+            f"(got {wrong!r})"
+        )
+    with pytest.raises(OptionError, match="--max-attachment-bytes: expected a whole number"):
+        parse(["--max-attachment-bytes", "2G"], {})
 
 
 def test_a_server_started_with_a_cap_sweeps_in_the_background(tmp_path: Path) -> None:
