@@ -1,5 +1,5 @@
 """The store at scale (issue 14): group commit, per-creator counts, pages read on the
-loop and on the reader pool, the schema 2 migration. A real database in tmp_path."""
+loop and on the reader pool, the schema 3 migration. A real database in tmp_path."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from astrlite.store.chat import PAGE_ON_LOOP_ENTRIES, ChatStore, UserMessage
 from astrlite.store.db import DB_NAME, Database, migrate, statements
 from astrlite.store.readers import READER_NICENESS
 from astrlite.store.schema import MIGRATIONS
+from astrlite.store.sessions import SessionStore
 from astrlite.store.sweeper import Limits, Sweeper, Swept
 
 pytestmark = pytest.mark.anyio
@@ -311,7 +312,7 @@ async def test_deep_pages_run_off_the_loop(db: Database) -> None:
 # -- migration ---------------------------------------------------------------------------
 
 
-def test_schema_2_counts_what_schema_1_held(tmp_path: Path) -> None:
+def test_schema_3_counts_what_schema_1_held(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
     migrate(conn, MIGRATIONS[:1])
     conn.executemany(
@@ -404,3 +405,15 @@ async def test_work_sees_the_callers_clock(db: Database) -> None:
         assert await db.read(lambda conn: sources.now()) == fixed.now()
     finally:
         sources.current.reset(token)
+
+
+async def test_the_427_session_routes_keep_the_counts_right(db: Database) -> None:
+    sessions = SessionStore(db)
+    async with anyio.create_task_group() as group:
+        for index in range(30):
+            group.start_soon(sessions.create_session, f"c{index}", "erin", "webchat")
+    async with anyio.create_task_group() as group:
+        for index in range(0, 30, 3):
+            group.start_soon(sessions.delete_session, f"c{index}")
+    assert counted(db) == actual(db) == {("erin", "webchat"): 20}
+    assert (await ChatStore(db).list_sessions("erin", None, 0, 5))[1] == 20
