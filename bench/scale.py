@@ -504,7 +504,7 @@ def report(
             )
     print(
         f"\nstart-up on the filled database: {ref} {base_filled.start_s:.1f} s, this tree "
-        f"{mine_filled.start_s:.1f} s (includes migrating the copy to schema 3)"
+        f"{mine_filled.start_s:.1f} s (includes migrating the copy to the new schema)"
     )
     print(
         f"filled database on disk: {ref} {size_base / 2**20:.0f} MiB, this tree "

@@ -108,10 +108,11 @@ class ChatStore:
     ) -> tuple[list[SessionRow], int]:
         """One page of a creator's sessions, newest activity first (F17), and the total.
 
-        The total is kept by triggers (schema 3), so it costs one lookup however many
-        sessions the creator has. A page near the start walks a few index entries and is
-        read on the loop; a deeper one walks ``offset`` entries of the covering index
-        (tens of milliseconds at half a million) and is read on a pooled reader thread.
+        The total is kept by triggers (the scale migration in schema.py), so it costs one
+        lookup however many sessions the creator has. A page near the start walks a few
+        index entries and is read on the loop; a deeper one walks ``offset`` entries of
+        the covering index (tens of milliseconds at half a million) and is read on a
+        reader thread.
         """
         if offset + limit <= PAGE_ON_LOOP_ENTRIES:
             return _page(self.db.reader, creator, platform_id, offset, limit)
@@ -189,8 +190,9 @@ class ChatStore:
         self, session_ids: Iterable[str], creator: str | None = None
     ) -> list[str]:
         """Delete sessions (only ``creator``'s, if given) with their history, in one
-        write; the ids deleted. The per-creator counts stay right (schema 3 triggers).
-        A running turn is not stopped: its bot row lands in a session that is gone."""
+        write; the ids deleted. The per-creator counts stay right (the scale migration's
+        triggers). A running turn is not stopped: its bot row lands in a session that is
+        gone."""
         wanted = list(session_ids)
         return await self.db.write(lambda conn: delete_sessions(conn, wanted, creator))
 

@@ -1,5 +1,5 @@
 """The store at scale (issue 14): group commit, per-creator counts, pages read on the
-loop and on the reader pool, the schema 3 migration. A real database in tmp_path."""
+loop and on the reader pool, the scale migration. A real database in tmp_path."""
 
 from __future__ import annotations
 
@@ -312,7 +312,7 @@ async def test_deep_pages_run_off_the_loop(db: Database) -> None:
 # -- migration ---------------------------------------------------------------------------
 
 
-def test_schema_3_counts_what_schema_1_held(tmp_path: Path) -> None:
+def test_the_scale_migration_counts_what_schema_1_held(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
     migrate(conn, MIGRATIONS[:1])
     conn.executemany(
