@@ -75,6 +75,11 @@ class Background:
     def __init__(self) -> None:
         self._group: Spawner | None = None
         self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._services: list[Callable[[], Coroutine[Any, Any, Any]]] = []
+
+    def while_serving(self, service: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Run ``service`` (a loop, such as the sweeper) from start-up until shutdown."""
+        self._services.append(service)
 
     def on_shutdown(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Await `closer` when the server stops (latest registered first)."""
@@ -91,6 +96,9 @@ class Background:
     def attach(self, group: Spawner | None) -> None:
         """Where tasks are started: the server's TaskSet, or a test's task group."""
         self._group = group
+        if group is not None:
+            for service in self._services:
+                group.start_soon(service)
 
     def start_soon(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         if self._group is None:

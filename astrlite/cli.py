@@ -23,15 +23,16 @@ from astrlite import __version__, options
 from astrlite.operations import banner, logs
 from astrlite.principal import VALID_SCOPES
 from astrlite.runtime import StartupError, prepare_data_dir, start
-from astrlite.store import keys
+from astrlite.store import dbcli, keys
 from astrlite.store.db import StoreError, administer
 from astrlite.tuning import tune_malloc
 
-COMMANDS = ("serve", "keys", "help", "version")
+COMMANDS = ("serve", "keys", "db", "help", "version")
 USAGE = """usage: astrlite [serve] [options]      run the server (astrlite help serve)
        astrlite keys create|list|revoke|delete ...   manage API keys (astrlite help keys)
+       astrlite db stats|vacuum       database counts and sizes, compaction (astrlite help db)
        astrlite version               print the version
-       astrlite help [serve|keys]     this text, or a command's options"""
+       astrlite help [serve|keys|db]  this text, or a command's options"""
 DEFAULT_DATA_DIR = "./astrlite-data"
 EXIT_INTERRUPTED = 130
 NO_KEYS = "no keys stored (keys from ASTRLITE_API_KEY or --api-key-file are never listed)"
@@ -203,6 +204,8 @@ def help_command(topic: list[str]) -> int:
         parser.print_help()
     elif topic[:1] == ["keys"]:
         _keys_parser().print_help()
+    elif topic[:1] == ["db"]:
+        dbcli.parser().print_help()
     else:
         print(USAGE)
     return 0
@@ -236,4 +239,6 @@ def _dispatch(args: list[str]) -> int:
         return help_command(rest)
     if command == "keys":
         return keys_command(before + rest)
+    if command == "db":
+        return dbcli.main(before + rest)
     return serve(before + rest)

@@ -70,6 +70,8 @@ class Options:
     log_format: str = "text"
     metrics: bool = False
     cors_origins: str = ""
+    retention_days: float = 0.0
+    max_attachment_bytes: int = 0
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -106,6 +108,10 @@ _HELP = {
     "log_format": "text (one line for people) or json (one object a line)",
     "metrics": "serve Prometheus metrics at GET /metrics (no key: keep it off the internet)",
     "cors_origins": "browser origins allowed to call the API: comma list or *; empty: off",
+    "retention_days": "delete history rows and sessions idle longer than this many days "
+    "(0: keep forever)",
+    "max_attachment_bytes": "delete the oldest attachments beyond this total size in bytes "
+    "(0: no cap)",
 }
 
 
@@ -146,6 +152,16 @@ def _parse_seconds(text: str) -> float:
     return value
 
 
+def _parse_days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ValueError("expected a number of days, 0 or more (0 keeps everything)")
+    return value
+
+
 def _parse_port(text: str) -> int:
     try:
         value = int(text)
@@ -178,6 +194,7 @@ _SPECIAL: dict[str, Callable[[str], Any]] = {
     "compat": parse_profile,
     "cors_origins": _parse_cors,
     "sse_heartbeat": _parse_seconds,  # a float, though its default is None
+    "retention_days": _parse_days,
 }
 
 

@@ -32,6 +32,7 @@ from astrlite.store.chat import ChatStore
 from astrlite.store.db import Database, StoreError
 from astrlite.store.health import HealthProbe
 from astrlite.store.sessions import SessionStore
+from astrlite.store.sweeper import Limits, Sweeper
 
 if TYPE_CHECKING:
     from astrlite.outbound.registry import ClientRegistry
@@ -208,6 +209,9 @@ def _services(
         metrics.gauge("database_size_bytes", "The database with its write-ahead log.", db.size)
     health = HealthProbe(db, data_dir)
     admins = AdminIds.of(config_set, profile.default_admins_id, data_dir)
+    limits = Limits(options.retention_days, options.max_attachment_bytes)
+    if limits.active:
+        background.while_serving(Sweeper(db, data_dir, limits).run)
     return Services(
         options,
         config_set,

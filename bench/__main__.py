@@ -16,6 +16,7 @@ BENCHMARKS = [
     "openai_relay",
     "edge",
     "observe",
+    "scale",
 ]
 
 

@@ -61,8 +61,12 @@ class Started:
         return "127.0.0.1", self.port
 
 
-def wait_for_answer(url: str, started: float, timeout: float = 20) -> float:
+def wait_for_answer(
+    url: str, started: float, timeout: float = 20, process: subprocess.Popen[bytes] | None = None
+) -> float:
     while time.perf_counter() - started < timeout:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode}")
         try:
             # With the key: the first answer a user gets is an authenticated one.
             probe = urllib.request.Request(url, headers={"X-API-Key": BENCH_KEY})
@@ -76,21 +80,27 @@ def wait_for_answer(url: str, started: float, timeout: float = 20) -> float:
 
 @contextmanager
 def spawned(
-    command: list[str], port: int, probe: str, extra_env: Mapping[str, str] | None = None
+    command: list[str],
+    port: int,
+    probe: str,
+    extra_env: Mapping[str, str] | None = None,
+    root: Path = ROOT,
+    timeout: float = 20,
 ) -> Iterator[Started]:
-    """Run a server process until the block ends; ready once `probe` answers."""
+    """Run a server process until the block ends; ready once `probe` answers.
+    ``root``: the source tree it imports (another checkout, for a before/after run)."""
     env = {
         **os.environ,
         "ASTRLITE_API_KEY": BENCH_KEY,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(root),
         **(extra_env or {}),
     }
     started = time.perf_counter()
     process = subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        seconds = wait_for_answer(f"http://127.0.0.1:{port}{probe}", started)
+        seconds = wait_for_answer(f"http://127.0.0.1:{port}{probe}", started, timeout, process)
         yield Started(process, port, seconds)
     finally:
         process.terminate()

@@ -162,11 +162,11 @@ class ChatService:
         row = self.store.session(session_id)
         return None if row is None else row.creator
 
-    def list_sessions(
+    async def list_sessions(
         self, creator: str, platform_id: str | None, offset: int, limit: int
     ) -> tuple[list[SessionRow], int]:
         """One page of a creator's sessions, newest activity first (F17), and the total."""
-        return self.store.list_sessions(creator, platform_id, offset, limit)
+        return await self.store.list_sessions(creator, platform_id, offset, limit)
 
     def submit(self, request: TurnRequest, framing: Framing = SSE) -> EventStream:
         """Queue a validated turn and return its stream, its events encoded by

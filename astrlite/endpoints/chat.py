@@ -72,7 +72,7 @@ def list_sessions(services: Services) -> Handler:
             raise business(400, PAGE_NOT_INTEGER) from None
         page = max(page, 1)
         page_size = min(max(page_size, 1), MAX_PAGE_SIZE)
-        sessions, total = chat.list_sessions(
+        sessions, total = await chat.list_sessions(
             username, request.query_value("platform_id"), (page - 1) * page_size, page_size
         )
         listed = [session.listed() for session in sessions]

@@ -148,6 +148,8 @@ async def _serve(store: AttachmentStore, request: Request, row: AttachmentRow | 
     try:
         opened = await store.open(row)
     except OSError as problem:
+        if store.get(row.attachment_id, _owner(request)) is None:  # deleted meanwhile
+            raise business(404, ATTACHMENT_NOT_FOUND) from None
         log.warning("attachment %s: cannot read %s: %s", row.attachment_id, row.path, problem)
         raise business(410, FILE_ACCESS_ERROR) from None
     try:

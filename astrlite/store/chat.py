@@ -4,13 +4,15 @@ A session belongs to the username that created it (``creator``). Its ``updated_a
 moves with every message, user or bot (F17), and its ``display_name`` is the first user
 message's text, trimmed (F20). History rows hold their content as ``json.dumps`` text with
 its default separators, as the original stores it. Reads are short indexed queries on
-the loop; every write is one transaction on the writer thread.
+the loop, except deep pages (a pooled reader thread); every write goes to the writer
+thread's next group commit.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,12 @@ MAX_SQLITE_INT = 2**63 - 1
 _SESSION_COLUMNS = (
     "session_id, platform_id, creator, display_name, is_group, config_id, created_at, updated_at"
 )
+_PAGE_COLUMNS = ", ".join(f"sessions.{name}" for name in _SESSION_COLUMNS.split(", "))
+# A page whose end is within this many index entries is read on the event loop: walking
+# a thousand entries costs well under a tenth of a millisecond, less than a thread hop.
+PAGE_ON_LOOP_ENTRIES = 1000
+# Ids per DELETE ... IN (...): well under sqlite's oldest limit of 999 bound parameters.
+DELETE_CHUNK = 500
 
 
 class SessionTaken(Exception):
@@ -95,27 +103,20 @@ class ChatStore:
         ).fetchone()
         return None if row is None else _session(row)
 
-    def list_sessions(
+    async def list_sessions(
         self, creator: str, platform_id: str | None, offset: int, limit: int
     ) -> tuple[list[SessionRow], int]:
-        """One page of a creator's sessions, newest activity first (F17), and the total."""
-        where = "creator = ?"
-        params: tuple[Any, ...] = (creator,)
-        if platform_id:
-            where += " AND platform_id = ?"
-            params += (platform_id,)
-        reader = self.db.reader
-        total = int(
-            reader.execute(f"SELECT COUNT(*) FROM sessions WHERE {where}", params).fetchone()[0]
-        )
-        if offset > MAX_SQLITE_INT:
-            return [], total
-        rows = reader.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {where}"
-            " ORDER BY updated_at DESC, session_id LIMIT ? OFFSET ?",
-            (*params, limit, offset),
-        ).fetchall()
-        return [_session(row) for row in rows], total
+        """One page of a creator's sessions, newest activity first (F17), and the total.
+
+        The total is kept by triggers (the scale migration in schema.py), so it costs one
+        lookup however many sessions the creator has. A page near the start walks a few
+        index entries and is read on the loop; a deeper one walks ``offset`` entries of
+        the covering index (tens of milliseconds at half a million) and is read on a
+        reader thread.
+        """
+        if offset + limit <= PAGE_ON_LOOP_ENTRIES:
+            return _page(self.db.reader, creator, platform_id, offset, limit)
+        return await self.db.read(lambda conn: _page(conn, creator, platform_id, offset, limit))
 
     def row_in_session(self, row_id: int, session_id: str) -> HistoryRow | None:
         """A history row, only if it belongs to this session (F13)."""
@@ -185,6 +186,16 @@ class ChatStore:
 
         return await self.db.write(work)
 
+    async def delete_sessions(
+        self, session_ids: Iterable[str], creator: str | None = None
+    ) -> list[str]:
+        """Delete sessions (only ``creator``'s, if given) with their history, in one
+        write; the ids deleted. The per-creator counts stay right (the scale migration's
+        triggers). A running turn is not stopped: its bot row lands in a session that is
+        gone."""
+        wanted = list(session_ids)
+        return await self.db.write(lambda conn: delete_sessions(conn, wanted, creator))
+
     async def add_bot_row(
         self, session_id: str, content: dict[str, Any], checkpoint_id: str | None = None
     ) -> tuple[int, str]:
@@ -199,6 +210,57 @@ class ChatStore:
             return row_id, now
 
         return await self.db.write(work)
+
+
+def _page(
+    conn: sqlite3.Connection, creator: str, platform_id: str | None, offset: int, limit: int
+) -> tuple[list[SessionRow], int]:
+    where = "creator = ?"
+    params: tuple[Any, ...] = (creator,)
+    if platform_id:
+        where += " AND platform_id = ?"
+        params += (platform_id,)
+    total = int(
+        conn.execute(
+            f"SELECT COALESCE(SUM(sessions), 0) FROM session_counts WHERE {where}", params
+        ).fetchone()[0]
+    )
+    if offset >= total:
+        return [], total
+    # The page's rowids from the covering index alone, then only those rows.
+    rows = conn.execute(
+        f"SELECT {_PAGE_COLUMNS} FROM (SELECT rowid AS page_rowid FROM sessions"
+        f" WHERE {where} ORDER BY updated_at DESC, session_id LIMIT ? OFFSET ?)"
+        " JOIN sessions ON sessions.rowid = page_rowid"
+        " ORDER BY updated_at DESC, session_id",
+        (*params, limit, offset),
+    ).fetchall()
+    return [_session(row) for row in rows], total
+
+
+def delete_sessions(
+    conn: sqlite3.Connection, session_ids: Iterable[str], creator: str | None = None
+) -> list[str]:
+    """Delete sessions (only ``creator``'s, if given) and their history in the caller's
+    transaction; the ids deleted. The per-creator counts follow by trigger."""
+    wanted = list(dict.fromkeys(session_ids))
+    deleted: list[str] = []
+    for start in range(0, len(wanted), DELETE_CHUNK):
+        chunk = wanted[start : start + DELETE_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        only, params = ("", chunk) if creator is None else (" AND creator = ?", [*chunk, creator])
+        found = [
+            row[0]
+            for row in conn.execute(
+                f"SELECT session_id FROM sessions WHERE session_id IN ({marks}){only}", params
+            )
+        ]
+        if found:
+            marks = ", ".join("?" * len(found))
+            conn.execute(f"DELETE FROM history WHERE session_id IN ({marks})", found)
+            conn.execute(f"DELETE FROM sessions WHERE session_id IN ({marks})", found)
+            deleted += found
+    return deleted
 
 
 def _insert(

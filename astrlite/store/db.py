@@ -1,30 +1,39 @@
-"""The sqlite database: WAL, migrations, one writer off the event loop.
+"""The sqlite database: WAL, migrations, one writer thread, a pool of readers.
 
-Reads are short indexed queries run on the calling thread (the event loop) through a
-read connection; every write goes through one writer connection on a worker thread,
-one at a time, so the loop never waits on a lock or an fsync.
+Point reads (a few index lookups, well under a tenth of a millisecond) run on the event
+loop through ``reader``. Reads that walk many rows (a deep page of sessions) go through
+``read``: a few reader threads with their own WAL connections, at most
+``MAX_HEAVY_READS`` at once and at a lower CPU priority than the loop, so they queue
+rather than take every core from the writer and the loop. Every write goes through
+``write`` to the writer thread, which commits all the writes waiting for it in one
+transaction (see writer.py). Durability: see docs/scale.md.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import anyio
-import anyio.to_thread
 
+from astrlite.store.errors import StoreError
+from astrlite.store.lock import DirectoryLock
+from astrlite.store.readers import Readers
 from astrlite.store.schema import MIGRATIONS
+from astrlite.store.writer import Writer
+
+__all__ = ["DB_NAME", "Database", "StoreError", "administer", "in_transaction", "migrate"]
 
 T = TypeVar("T")
 DB_NAME = "astrlite.db"
 BUSY_TIMEOUT_MS = 5000  # another process (astrlite keys ...) may hold the write lock briefly
-
-
-class StoreError(Exception):
-    """The database cannot be used; the message says why and what to do."""
+# Scans get every core but one, which stays with the event loop and the writer: more
+# concurrent scans would only take CPU time from them (on a two-core box: one scan).
+MAX_HEAVY_READS = max(1, (os.cpu_count() or 2) - 1)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -32,6 +41,19 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
+
+
+def statements(script: str) -> Iterator[str]:
+    """The statements of a migration script, trigger bodies (with their own ``;``) whole."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+    if pending.strip(" \n;"):
+        raise StoreError(f"incomplete statement in a migration: {pending.strip()[:60]}")
 
 
 def _version(conn: sqlite3.Connection) -> int:
@@ -53,9 +75,8 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] | None = None)
                 "another --data-dir"
             )
         for script in migrations[current:]:
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in statements(script):
+                conn.execute(statement)
         conn.execute("DELETE FROM schema_version")
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(migrations),))
         conn.execute("COMMIT")
@@ -103,24 +124,38 @@ def administer(data_dir: Path, work: Callable[[sqlite3.Connection], T]) -> T:
 class Database:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / DB_NAME
-        self._writer = open_connection(data_dir)
+        self._lock = DirectoryLock.for_server(data_dir)
+        try:
+            self._writer_conn = open_connection(data_dir)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._writer = Writer(self._writer_conn)
         self.reader = _connect(self.path)
-        self._write_lock = anyio.CapacityLimiter(1)
+        self._readers = Readers([_connect(self.path) for _ in range(MAX_HEAVY_READS)])
 
     def data_version(self) -> int:
         """Changes whenever another connection (our writer, another process) commits."""
         return int(self.reader.execute("PRAGMA data_version").fetchone()[0])
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work` in one transaction on the writer connection, off the event loop."""
-        return await anyio.to_thread.run_sync(self._in_transaction, work, limiter=self._write_lock)
+        """Run ``work`` inside the writer's next transaction (its own savepoint), off the
+        event loop; its result or its exception comes back. The write completes even if
+        the caller is cancelled meanwhile (as a thread call would)."""
+        future = self._writer.submit(work)
+        with anyio.CancelScope(shield=True):
+            result: T = await future
+        return result
 
-    def _in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return in_transaction(self._writer, work)
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on a reader thread, in one read transaction (a consistent
+        snapshot); at most MAX_HEAVY_READS at once, the rest queue (readers.py)."""
+        result: T = await self._readers.read(work)
+        return result
 
     def writer_connection(self) -> sqlite3.Connection:
         """The writer, for start-up work done before the event loop runs."""
-        return self._writer
+        return self._writer_conn
 
     def size(self) -> int:
         """Bytes on disk: the database file and its write-ahead log."""
@@ -131,5 +166,8 @@ class Database:
         return total
 
     def close(self) -> None:
-        self.reader.close()
         self._writer.close()
+        self._readers.close()
+        for conn in (self.reader, self._writer_conn):
+            conn.close()
+        self._lock.release()

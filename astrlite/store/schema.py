@@ -65,4 +65,51 @@ MIGRATIONS: tuple[str, ...] = (
         replace(path, rtrim(path, replace(path, '/', '')), ''), owner_key_id
     );
     """,
+    # 4: scale (docs/scale.md). Per-creator session counts kept by triggers, so a
+    # page's total never counts rows; a covering index for pages (the platform filter
+    # included); an activity index for the retention sweeper; the attachments' totals
+    # for the size cap.
+    """
+    CREATE TABLE session_counts (
+        creator TEXT NOT NULL,
+        platform_id TEXT NOT NULL,
+        sessions INTEGER NOT NULL,
+        PRIMARY KEY (creator, platform_id)
+    ) WITHOUT ROWID;
+    INSERT INTO session_counts (creator, platform_id, sessions)
+        SELECT creator, platform_id, COUNT(*) FROM sessions GROUP BY creator, platform_id;
+    CREATE TRIGGER sessions_count_insert AFTER INSERT ON sessions BEGIN
+        INSERT INTO session_counts (creator, platform_id, sessions)
+            VALUES (NEW.creator, NEW.platform_id, 1)
+            ON CONFLICT (creator, platform_id) DO UPDATE SET sessions = sessions + 1;
+    END;
+    CREATE TRIGGER sessions_count_delete AFTER DELETE ON sessions BEGIN
+        UPDATE session_counts SET sessions = sessions - 1
+            WHERE creator = OLD.creator AND platform_id = OLD.platform_id;
+    END;
+    CREATE TRIGGER sessions_count_move AFTER UPDATE OF creator, platform_id ON sessions
+    BEGIN
+        UPDATE session_counts SET sessions = sessions - 1
+            WHERE creator = OLD.creator AND platform_id = OLD.platform_id;
+        INSERT INTO session_counts (creator, platform_id, sessions)
+            VALUES (NEW.creator, NEW.platform_id, 1)
+            ON CONFLICT (creator, platform_id) DO UPDATE SET sessions = sessions + 1;
+    END;
+    DROP INDEX sessions_by_creator;
+    CREATE INDEX sessions_by_creator
+        ON sessions (creator, updated_at DESC, session_id, platform_id);
+    CREATE INDEX sessions_by_activity ON sessions (updated_at);
+    CREATE TABLE attachment_totals (
+        files INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+    );
+    INSERT INTO attachment_totals (files, bytes)
+        SELECT COUNT(*), COALESCE(SUM(size), 0) FROM attachments;
+    CREATE TRIGGER attachments_total_insert AFTER INSERT ON attachments BEGIN
+        UPDATE attachment_totals SET files = files + 1, bytes = bytes + NEW.size;
+    END;
+    CREATE TRIGGER attachments_total_delete AFTER DELETE ON attachments BEGIN
+        UPDATE attachment_totals SET files = files - 1, bytes = bytes - OLD.size;
+    END;
+    """,
 )

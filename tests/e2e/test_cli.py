@@ -63,7 +63,7 @@ def test_an_unknown_command_suggests_the_closest(capsys: pytest.CaptureFixture[s
     assert code == 2
     assert err == (
         "astrlite: unknown command 'kyes' (did you mean keys?); "
-        "commands: serve, keys, help, version\n"
+        "commands: serve, keys, db, help, version\n"
     )
 
 
