@@ -56,7 +56,7 @@ EMPTY_CONTENT = "Message content is empty (reply only is not allowed)"
 class Invalid(ApiError):
     """A request body that fails validation under the 4.27 profile: 422 with FastAPI's
     ``{"detail": [...]}`` body (outside the envelope), each item ``type, loc, msg,
-    input`` (+ ``ctx``) as observed (427 §1.4)."""
+    input`` (+ ``ctx``) as observed (docs/compatibility.md P4)."""
 
     def __init__(self, detail: list[dict[str, object]]) -> None:
         super().__init__(422, "Request validation failed")

@@ -1,5 +1,5 @@
-"""How a client's turns are put on the wire: as SSE (observed §4.1.3) or as WebSocket
-frames (§4.2), which carry the ids in two more places.
+"""How a client's turns are put on the wire: as SSE (docs/compatibility.md M5) or as
+WebSocket frames (M17), which carry the ids in two more places.
 
 The runner and the live turn only ever encode through a `Framing`, so a turn streams to
 either kind of client with the same events, persistence and queueing.
@@ -17,7 +17,7 @@ from astrlite.sse import encode_event
 @dataclass(frozen=True, slots=True)
 class Framing:
     encode: Callable[[Event], bytes]
-    # WebSocket (§4.2): the first event names the message_id, and every message_saved
+    # WebSocket (M17): the first event names the message_id, and every message_saved
     # names the session.
     ids_in_events: bool = False
     # The events are SSE frames (encode_event), so an Emit's pre-encoded `wire` serves.

@@ -67,7 +67,7 @@ TITLE_CHARS = 40
 SENDER_ID = "openapi:{key_id}:{username}"  # F12: never a bare caller-chosen name
 # How long a finished run can still be resumed (a snapshot and `end`).
 RUN_LINGER_SECONDS = 30.0
-# 4.27's words for a selected_provider that does not exist (427 §4.5).
+# 4.27's words for a selected_provider that does not exist (M19).
 UNKNOWN_PROVIDER = "LLM 请求失败：未找到指定的提供商 `{}`。请检查提供商配置或重新选择可用模型。"
 
 

@@ -1,4 +1,4 @@
-"""A chat turn as a run (observed 427 §5.6): its events fan out to the stream of the
+"""A chat turn as a run (docs/compatibility.md R1, R2): its events fan out to the stream of the
 request that started it and to any number of resumed streams.
 
 The run is independent of every connection. The starting request's stream is the

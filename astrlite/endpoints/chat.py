@@ -175,7 +175,7 @@ _FLAGS = ("enable_streaming", "enable_inline_genui", "enable_default_system_prom
 
 
 def typed_streaming_of(body: dict[str, Any]) -> bool:
-    """4.27 (427 §4.1): the field types (a 422 listing every problem), then streaming
+    """4.27 (P4, M14): the field types (a 422 listing every problem), then streaming
     from ``flags.enable_streaming``, else the top-level field, else true."""
     problems: list[dict[str, Any]] = []
     validation.optional_strings(body, _STRING_FIELDS, problems)

@@ -1,4 +1,4 @@
-"""WebSocket /api/v1/chat/ws (observed §4.2; W1–W6 in docs/compatibility.md).
+"""WebSocket /api/v1/chat/ws (docs/compatibility.md M17, W1–W6).
 
 The key is checked after the handshake, as the original does: a failure is one
 `UNAUTHORIZED` error frame, then close 1008 with the same reason. Client messages are
@@ -86,7 +86,7 @@ class FrameStyle:
         return self.encode({"type": "error", "code": code, "data": data})
 
 
-# The seed's send_json (observed §4.2): spaces after separators, non-ASCII escaped.
+# The seed's send_json (M17): spaces after separators, non-ASCII escaped.
 SEED_STYLE = FrameStyle()
 
 
@@ -283,7 +283,7 @@ def accept_frame(
     admins: AdminIds,
     profile: Profile,
 ) -> TurnRequest:
-    """A `send` message checked in the original's order (§4.2), all before anything
+    """A `send` message checked in the original's order (M3, M17), all before anything
     changes (F3): username, message present (4.27: message first), session owner,
     config, content."""
     if profile.ws_message_first and body.get("message") is None:
@@ -295,7 +295,7 @@ def accept_frame(
     except ApiError as error:
         raise FrameError(BAD_USER, error.message) from None
     try:
-        guard_username(username, principal, admins)  # right after the username (427 §7)
+        guard_username(username, principal, admins)  # right after the username (K2)
     except ApiError as error:
         raise FrameError(INVALID_MESSAGE, error.message) from None
     if body.get("message") is None:
@@ -326,7 +326,7 @@ def accept_frame(
 
 
 def flag_streaming_of(body: dict[str, Any]) -> bool:
-    """4.27 over the WebSocket (427 §7): ``flags.enable_streaming`` if it is a real bool,
+    """4.27 over the WebSocket (P4): ``flags.enable_streaming`` if it is a real bool,
     else the top-level field if it is one, else true; no lax booleans, no 422."""
     flags = body.get("flags")
     if isinstance(flags, dict) and isinstance(flags.get("enable_streaming"), bool):
@@ -337,6 +337,6 @@ def flag_streaming_of(body: dict[str, Any]) -> bool:
 
 def message_id_of(body: dict[str, Any]) -> str:
     """The client's turn id as Python's str() shows it (not stripped); absent or falsy
-    gives a new uuid4 (observed §4.2.1)."""
+    gives a new uuid4 (M20)."""
     value = body.get("message_id")
     return str(value) if value else sources.new_uuid()

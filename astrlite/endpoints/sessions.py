@@ -1,4 +1,4 @@
-"""The 4.27 session and run routes (427 §5.2-5.7), in both profiles.
+"""The 4.27 session and run routes (docs/compatibility.md P3, R1–R10), in both profiles.
 
 Who may act on a session (G1): the key's principal ``api_key:<key_id>`` when it is the
 session's creator (what AstrBot checks), or a request that names the creator as
@@ -92,7 +92,7 @@ def get_session(services: Services) -> Handler:
         runs: list[Run] = services.chat.active_runs(session_id)
         data = {
             "history": services.chat.sessions.history(session_id),
-            "threads": [],  # threads are not built (CONTRACT §8)
+            "threads": [],  # threads are not built (P5)
             "is_running": bool(runs),
             "active_runs": [run.state() for run in runs],
         }
@@ -188,7 +188,7 @@ def resume_run(services: Services) -> Handler:
 
 def _session_ids(body: dict[str, Any], *, validate: bool) -> list[str]:
     """The list of ids to delete. 4.27: a missing or mistyped field is a 422; both
-    profiles: an empty list is a business error (427 §5.5)."""
+    profiles: an empty list is a business error (R10)."""
     value = body.get("session_ids")
     if validate:
         loc: list[str | int] = ["body", "session_ids"]

@@ -1,7 +1,7 @@
 """Request bodies as the 4.27 profile validates them (Profile.validation_422): a body
 that is not a JSON object, or a field of the wrong type, is a 422 whose ``detail``
-lists every problem in FastAPI's words (427 §1.4). Pydantic's lax booleans are read
-here too (427 §4.1, §15.2).
+lists every problem in FastAPI's words (docs/compatibility.md P4). Pydantic's lax booleans are read
+here too (P4 request_flags, M14).
 """
 
 from __future__ import annotations

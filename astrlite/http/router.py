@@ -32,7 +32,7 @@ class Route:
     scope: str | None = None
     public: bool = False
     # Speaks WebSocket: an upgrade request's key is checked by the handler after the
-    # handshake, which reports a failure in-band (observed §4.2).
+    # handshake, which reports a failure in-band (M17).
     websocket: bool = False
 
     def __post_init__(self) -> None:

@@ -53,7 +53,7 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL
     );
     """,
-    # 2: a turn's checkpoint id on each of its history rows (427 §4.5).
+    # 2: a turn's checkpoint id on each of its history rows (P4 run_events, R8).
     """
     ALTER TABLE history ADD COLUMN llm_checkpoint_id TEXT;
     """,

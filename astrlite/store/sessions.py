@@ -1,5 +1,5 @@
 """Sessions as the 4.27 session routes see them: create, read history, rename, delete
-(427 §5.2-5.5). Reads run on the loop (indexed, bounded); writes on the writer thread."""
+(P3, R6–R10). Reads run on the loop (indexed, bounded); writes on the writer thread."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 from astrlite.store import clock
 from astrlite.store.db import Database
 
-SESSION_HISTORY_LIMIT = 1000  # GET /chat/sessions/{id} shows the newest rows (427 §5.3)
+SESSION_HISTORY_LIMIT = 1000  # GET /chat/sessions/{id} shows the newest rows (R8)
 
 
 class SessionStore:
-    """What the 4.27 session routes do to a session (427 §5.2-5.5)."""
+    """What the 4.27 session routes do to a session (P3, R6–R10)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -58,7 +58,7 @@ class SessionStore:
 
     async def rename(self, session_id: str, display_name: str | None) -> bool:
         """Set the display name (None keeps it); the session moves to the top of the list
-        either way (427 §5.4). False: no such session."""
+        either way (R9). False: no such session."""
 
         def work(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(

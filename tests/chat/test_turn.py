@@ -1,9 +1,9 @@
 """The turn state machine + accumulator against the transcripts observed from AstrBot
 (docs/compatibility.md M5, M6).
 
-The first four transcripts are copied verbatim from the spec: the injected clock gives
-the very times observed, so the bytes must match exactly. The others follow the spec's
-descriptions (and F7 for errors) with made-up ids and round times.
+The first four transcripts are copied verbatim as AstrBot sent them: the injected clock
+gives the very times observed, so the bytes must match exactly. The others follow the
+observed behaviour (M5, M6, and F7 for errors) with made-up ids and round times.
 """
 
 # ruff: noqa: E501  (transcripts are verbatim wire lines)

@@ -319,7 +319,7 @@ def assert_bot_image(page: Page, bot: Any) -> None:
     assert image.get_attribute("alt")
 
 
-# The shape of a 4.27 stream with a bot image (427 §4.4), around a real attachment id.
+# The shape of a 4.27 stream with a bot image (P4 run_events), around a real attachment id.
 STREAM_427 = [
     {"type": "session_id", "data": None, "session_id": "{session}"},
     {"type": "user_message_saved", "data": {"id": 1, "created_at": "t", "llm_checkpoint_id": "c"}},
@@ -365,7 +365,7 @@ def test_a_4_27_stream_shows_the_bot_image_by_its_attachment_id(page: Page) -> N
     page.shot("10-bot-image-by-id")
 
 
-# A server with the 4.27 session routes (427 §5.3): the page's fetch of the OpenAPI
+# A server with the 4.27 session routes (P3, R8): the page's fetch of the OpenAPI
 # document gains the history route, and the history answer is the observed shape around
 # real attachment ids. Injected before the page's own script runs.
 HISTORY_FETCH = """

@@ -1,7 +1,7 @@
-"""POST /api/v1/chat under --compat 4.27 over real sockets: the transcripts of 427 §4.6
+"""POST /api/v1/chat under --compat 4.27 over real sockets: the observed transcripts
 (whole streams, ids and times normalised after checking their shapes), the event order
-with media, errors and stops, `flags` and `enable_streaming`, the 422 bodies of 427 §1.4,
-the envelope bytes of 427 §1.2 and the Bearer-first key carriers of 427 §2.1."""
+with media, errors and stops, `flags` and `enable_streaming`, the 422 bodies (P4),
+the envelope bytes (M1) and the Bearer-first key carriers (M4, P4) of docs/compatibility.md."""
 
 # ruff: noqa: E501  (observed bodies, one per line)
 
@@ -99,7 +99,7 @@ def rows(srv: Running, session_id: str) -> list[dict[str, Any]]:
     return [{**dict(row), "content": json.loads(row["content"])} for row in found]
 
 
-# -- transcripts (427 §4.6) --------------------------------------------------------------
+# -- transcripts (M5, P4) ----------------------------------------------------------------
 
 
 def test_streaming_reply_matches_the_transcript(srv: Running) -> None:
@@ -203,7 +203,7 @@ def test_unknown_provider_says_so_in_the_reply(srv: Running) -> None:
     )
 
 
-# -- flags and enable_streaming (427 §4.1, §15.2) ----------------------------------------
+# -- flags and enable_streaming (P4 request_flags, M14) ----------------------------------
 
 
 @pytest.mark.parametrize(
@@ -227,7 +227,7 @@ def test_streaming_flags(srv: Running, fields: dict[str, Any], streams: bool) ->
     assert ("complete" in kinds(stream)) is streams
 
 
-# -- 422 bodies (427 §1.4) --------------------------------------------------------------
+# -- 422 bodies (P4) --------------------------------------------------------------------
 
 
 def detail(response: httpx.Response) -> list[dict[str, Any]]:
@@ -317,7 +317,7 @@ def test_a_body_not_sent_as_json_is_read_as_a_string(srv: Running) -> None:
     ]
 
 
-# -- envelope bytes (427 §1.2) and business errors --------------------------------------
+# -- envelope bytes (M1) and business errors --------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -445,7 +445,7 @@ def test_heartbeats_while_the_provider_is_silent(tmp_path: Path) -> None:
 
 
 def test_a_message_pushed_into_a_live_turn(srv: Running, tmp_path: Path) -> None:
-    """427 §4.6 (proactive message) and §5.6: attachment_saved after the pushed image,
+    """M12 (proactive message), P4 and R1: attachment_saved after the pushed image,
     the turn's checkpoint on its row, and a follower's snapshot that shows it."""
     picture = tmp_path / "p.png"
     picture.write_bytes(PNG)

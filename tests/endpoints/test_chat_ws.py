@@ -1,5 +1,5 @@
 """WebSocket /api/v1/chat/ws over real sockets, driven by the `websockets` library: the
-chat protocol of observed §4.2 (frames, checks and their order, ids), the chat fixes
+chat protocol of docs/compatibility.md M17 (frames, checks and their order, ids), the chat fixes
 that apply to a WS turn (F3, F4, F5), and W1, W3, W4, W5."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""WebSocket /api/v1/chat/ws under --compat 4.27 (427 §7) with the `websockets` client:
+"""WebSocket /api/v1/chat/ws under --compat 4.27 (P4, M17) with the `websockets` client:
 compact frames with raw UTF-8, the event set of a 4.27 WebSocket turn (run_started, no
 user_message_saved, attachment_saved or checkpoint ids, and no empty bot row: G4),
 `message` checked before `username`, `flags` read without lax booleans, and invalid

@@ -1,4 +1,4 @@
-"""The AstrBot 4.27 file routes over real sockets (4.27 §6.3): POST /api/v1/files,
+"""The AstrBot 4.27 file routes over real sockets (K4): POST /api/v1/files,
 GET /api/v1/files/{id} and /content, GET /api/v1/files/content?filename= (how a client
 fetches a bot's `[IMAGE]<name>`), and DELETE /api/v1/files/{id}, which really deletes
 the row and the file (G3), each only for the key that owns the attachment (F11)."""

@@ -1,6 +1,6 @@
 """POST /api/v1/im/messages (AstrBot 4.27's name for /im/message) and GET
 /api/v1/chat/configs over real sockets: the same checks in the same order on both IM
-paths; under 4.27 every IM error is HTTP 400 (4.27 §6.2, §15.4), under 4.22 the seed's
+paths; under 4.27 every IM error is HTTP 400 (docs/compatibility.md K5), under 4.22 the seed's
 rule holds."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tests.support.server import TEST_KEY, Running, running_server
 PATHS = ("/api/v1/im/messages", "/api/v1/im/message")
 PLATFORMS = [{"id": "box", "type": "outbox"}, {"id": "off", "type": "outbox", "enable": False}]
 EMPTY = "Message content is empty (reply only is not allowed)"
-# 4.27 §6.2 and §15.4, each body failing at one check, in the order the checks run.
+# K5 and M3, each body failing at one check, in the order the checks run.
 ERRORS: list[tuple[dict[str, Any], str]] = [
     ({"umo": "nope", "message": None}, "Missing key: message"),
     ({"message": "hi"}, "Missing key: umo"),

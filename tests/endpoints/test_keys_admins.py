@@ -1,4 +1,4 @@
-"""Keys and admins over real sockets (AstrBot 4.27 §2-§3, both profiles): the CLI's scope
+"""Keys and admins over real sockets (M4, K1–K3, both profiles): the CLI's scope
 normalisation and errors, the 4.27 carrier order, the admin-username guard on
 POST /api/v1/chat in its place in the check order, and GET|PUT /api/v1/system-config
 (only admins_id, changed only with config:edit_admin; G2)."""
@@ -228,7 +228,7 @@ def test_config_includes_bot_and_provider_but_not_the_sub_scope(srv427: Running)
     config_key = make_key(srv427, "config")
     assert system_config(srv427, config_key).status_code == 200
     assert httpx.get(srv427.url + "/api/v1/configs", headers={"X-API-Key": config_key}).is_success
-    # chat/configs needs chat (AstrBot 4.27 §6.1).
+    # chat/configs needs chat (K6).
     chat_configs = httpx.get(srv427.url + "/api/v1/chat/configs", headers={"X-API-Key": config_key})
     assert error_of(chat_configs) == (403, SCOPE)
     bot_key = make_key(srv427, "bot")
@@ -336,7 +336,7 @@ def test_system_config_has_no_patch_or_post(srv427: Running) -> None:
 
 
 def test_changing_admins_id_needs_config_edit_admin() -> None:
-    # AstrBot's own test (4.27 §12): a config key reads the config, adds an id and is
+    # As AstrBot's own test does (K3): a config key reads the config, adds an id and is
     # refused; a config + config:edit_admin key succeeds and the change is live.
     with running_server(compat="4.27", config=CONFIG, http_errors=False) as srv:
         plain = make_key(srv, "config")

@@ -1,4 +1,4 @@
-"""Runs decoupled from the connection and the session routes (427 §5.2-5.7), in both
+"""Runs decoupled from the connection and the session routes (P3, R1–R10), in both
 profiles, over real sockets: resume after a disconnect (a snapshot, then every later
 event exactly once), several followers, stop (G5), unknown and foreign runs, and the
 session routes' answers and error strings in their observed order (with G1)."""
@@ -18,7 +18,7 @@ from tests.endpoints.test_chat import ISO_UTC, UUID, events
 from tests.support.server import TEST_KEY, Running, running_server
 
 HEADERS = {"X-API-Key": TEST_KEY}
-PRINCIPAL = "api_key:static:1"  # the static test key's principal (427 §5.1)
+PRINCIPAL = "api_key:static:1"  # the static test key's principal (G1, R7)
 COUNT = "one two three four five six"
 LONG = " ".join(f"w{i}" for i in range(60))
 
@@ -172,7 +172,7 @@ def test_a_disconnected_client_resumes_the_run(srv: Running) -> None:
 
 def test_two_followers_and_the_starter_see_the_whole_run(srv: Running) -> None:
     with httpx.Client(timeout=10) as client:
-        body = {"username": PRINCIPAL, "message": "count"}  # the 427 §5.1 bridge
+        body = {"username": PRINCIPAL, "message": "count"}  # the G1 bridge
         first = start_chat(client, srv, body)
         seen = first.until("plain")
         session_id, run_id = seen[0]["session_id"], seen[-1]["message_id"]
@@ -232,7 +232,7 @@ def test_unknown_and_foreign_runs_are_unavailable(srv: Running) -> None:
         first.rest()
 
 
-# -- stop (427 §5.7, G5) -----------------------------------------------------------------
+# -- stop (R5, G5) -----------------------------------------------------------------------
 
 
 def test_stop_saves_what_was_generated(srv: Running) -> None:
@@ -281,7 +281,7 @@ def test_stop_before_any_output_saves_nothing(srv: Running) -> None:
     assert bot_rows(srv, session_id) == []
 
 
-# -- session routes (427 §5.2-5.5) -------------------------------------------------------
+# -- session routes (P3, R6–R10) ---------------------------------------------------------
 
 
 def test_new_session_is_owned_by_the_principal_or_the_named_user(srv: Running) -> None:

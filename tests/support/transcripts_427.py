@@ -1,5 +1,5 @@
-"""Chat streams observed from AstrBot 4.27.4, copied from astrbot-427-observed.md §4.6
-(the "...same..." abbreviations of the streaming deltas written out)."""
+"""Chat streams observed from AstrBot 4.27.4, as they were
+recorded (docs/compatibility.md M5, P4; the "...same..." abbreviations of the streaming deltas written out)."""
 
 # ruff: noqa: E501  (verbatim transcripts: one SSE event per line)
 
@@ -45,5 +45,5 @@ data: {"type": "message_saved", "data": {"id": 16, "created_at": "2026-12-06T04:
 data: {"type": "end", "data": "", "streaming": false, "message_id": "0e4f9ff3-03ca-4bcb-b30e-1bd1927f90ab"}
 """
 
-# The stalled-LLM stream's head (427 §4.6): heartbeats every second of silence.
+# The stalled-LLM stream's head (P4 sse_heartbeat): heartbeats every second of silence.
 STALLED_HEAD = (b"session_id", b"user_message_saved", b"run_started", b": heartbeat")
