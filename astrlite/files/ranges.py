@@ -1,4 +1,4 @@
-"""``Range`` and ``If-None-Match`` for downloads (RFC 9110 §14, §13.1.2; CONTRACT F14).
+"""``Range`` and ``If-None-Match`` for downloads (RFC 9110 §14, §13.1.2; docs/compatibility.md F14).
 
 Only a single byte range is served. A malformed ``Range``, a reversed one (``5-2``), a
 unit other than ``bytes`` and a multi-range request are ignored, so the whole file is
