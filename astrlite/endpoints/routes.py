@@ -27,23 +27,27 @@ if TYPE_CHECKING:
 Factory = Callable[["Services"], Handler | None]
 
 
-def later(target: str) -> Factory:
+@dataclass(frozen=True, slots=True)
+class later:
     """The factory `target` ("module:function" in astrlite.endpoints), imported and called
     on the route's first request. Only for factories that always make a handler."""
-    module, name = target.split(":")
 
-    def factory(services: Services) -> Handler:
+    target: str
+
+    def resolve(self) -> Callable[[Services], Handler]:
+        module, name = self.target.split(":")
+        found = getattr(import_module(f"astrlite.endpoints.{module}"), name)
+        return cast(Callable[["Services"], Handler], found)
+
+    def __call__(self, services: Services) -> Handler:
         made: list[Handler] = []
 
         async def handle(request: Request) -> Response:
             if not made:
-                found = getattr(import_module(f"astrlite.endpoints.{module}"), name)
-                made.append(cast(Callable[["Services"], Handler], found)(services))
+                made.append(self.resolve()(services))
             return await made[0](request)
 
         return handle
-
-    return factory
 
 
 @dataclass(frozen=True, slots=True)
