@@ -54,6 +54,7 @@ DEFERRED = (
     "astrlite.endpoints.sessions",
     "astrlite.http.websocket",
     "astrlite.outbound.client",  # an openai provider's client: made when it first sends
+    "importlib.resources",  # the page's files: read when first asked for
 )
 OPENAI_CONFIG = {
     "provider": "up",
