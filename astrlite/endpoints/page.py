@@ -79,10 +79,9 @@ def asset(path: str) -> Callable[[Services], Handler | None]:
     def factory(services: Services) -> Handler | None:
         if services.options.no_page:
             return None
-        loaded = load(filename, content_type)
 
         async def get_asset(request: Request) -> Response:
-            return respond(request, loaded)
+            return respond(request, load(filename, content_type))  # read once, when asked
 
         return get_asset
 

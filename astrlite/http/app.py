@@ -9,11 +9,12 @@ from collections.abc import Awaitable, Callable
 from astrlite.background import Background
 from astrlite.compat import SEED, Profile
 from astrlite.errors import INTERNAL_ERROR, ApiError, PeerGone
-from astrlite.http import auth, websocket
+from astrlite.http import auth
 from astrlite.http.cors import CorsPolicy, is_preflight
 from astrlite.http.request import Request
 from astrlite.http.response import Response, from_error
 from astrlite.http.router import NOT_FOUND, Route, Router
+from astrlite.http.tokens import wants_websocket
 from astrlite.operations.metrics import OTHER_ROUTE, Metrics
 from astrlite.options import Options
 from astrlite.principal import Principal
@@ -71,7 +72,7 @@ class App:
         try:
             found = self.router.find(request.method, request.path)
             route = None if found is None else found[0]
-            upgrade = websocket.wants_websocket(request.headers)
+            upgrade = wants_websocket(request.headers)
             # Every /api/v1 path needs a key before routing says anything (unknown paths
             # included), unless its entry is public.
             if request.path.startswith(API_PREFIX) and (route is None or not route.public):

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.lowlevel
@@ -34,8 +35,10 @@ from astrlite.http.request import DeclaredTooLarge, Request
 from astrlite.http.response import Response
 from astrlite.http.target import parse_target, redact
 from astrlite.http.transport import Transport
-from astrlite.http.websocket_channel import WebSocketChannel, WebSocketSession
 from astrlite.options import BODY_TIMEOUT_UNIT_BYTES, DEFAULT_SSE_HEARTBEAT, Options
+
+if TYPE_CHECKING:
+    from astrlite.http.websocket_channel import WebSocketChannel, WebSocketSession
 
 log = logging.getLogger("astrlite")
 
@@ -448,6 +451,9 @@ class Connection:
             status_code=101, headers=[(b"server", SERVER_HEADER), *headers]
         )
         await self._write(self.h11.send(switch))
+        # Loaded by the first WebSocket: a server that never upgrades skips the framing.
+        from astrlite.http.websocket_channel import WebSocketChannel
+
         received, _ = self.h11.trailing_data
         options = self.options
         channel = WebSocketChannel(

@@ -18,6 +18,8 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from astrlite.http.tokens import header_tokens, wants_websocket
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 VERSION = "13"
 
@@ -55,21 +57,8 @@ def accept_value(key: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def _tokens(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> set[str]:
-    found: set[str] = set()
-    for key, value in headers:
-        if key.lower() == name:
-            found.update(t.strip().lower() for t in value.decode("latin-1").split(","))
-    return found
-
-
 def _single(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str]:
     return [v.decode("latin-1").strip() for k, v in headers if k.lower() == name]
-
-
-def wants_websocket(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """Whether a request asks to be upgraded to a WebSocket at all."""
-    return "websocket" in _tokens(headers, b"upgrade")
 
 
 def check_handshake(method: bytes, headers: Iterable[tuple[bytes, bytes]]) -> str | HandshakeError:
@@ -79,7 +68,7 @@ def check_handshake(method: bytes, headers: Iterable[tuple[bytes, bytes]]) -> st
         return HandshakeError(400, "A WebSocket handshake must use GET")
     if not wants_websocket(headers):
         return HandshakeError(400, "This route speaks WebSocket only: send 'Upgrade: websocket'")
-    if "upgrade" not in _tokens(headers, b"connection"):
+    if "upgrade" not in header_tokens(headers, b"connection"):
         return HandshakeError(400, "A WebSocket handshake needs 'Connection: Upgrade'")
     versions = _single(headers, b"sec-websocket-version")
     if not versions:

@@ -6,12 +6,15 @@ made when the entry is read so that a bad one stops the start."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from astrlite.outbound import HttpClientError
-from astrlite.outbound.client import Client
 from astrlite.outbound.entries import ConnectionSettings
 
-ClientGetter = Callable[[], Client]
+if TYPE_CHECKING:
+    from astrlite.outbound.client import Client
+
+ClientGetter = Callable[[], "Client"]
 
 
 class ClientRegistry:
@@ -23,6 +26,8 @@ class ClientRegistry:
         """How an entry reaches its client; ValueError when its ca_file cannot be loaded."""
         if not settings.custom_tls_or_proxy:
             return self._shared_client
+        from astrlite.outbound.client import Client  # the HTTP client, loaded when needed
+
         try:
             client = Client(ca_file=settings.ca_file, verify=settings.verify, proxy=settings.proxy)
         except HttpClientError as exc:
@@ -32,6 +37,8 @@ class ClientRegistry:
 
     def _shared_client(self) -> Client:
         if self._shared is None:
+            from astrlite.outbound.client import Client
+
             self._shared = Client()
         return self._shared
 

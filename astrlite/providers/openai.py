@@ -14,13 +14,12 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from astrlite import __version__
 from astrlite.outbound import HttpClientError
-from astrlite.outbound.connection import Response
 from astrlite.outbound.entries import CONNECTION_KEYS, ConnectionSettings, Entry
 from astrlite.outbound.registry import ClientGetter, ClientRegistry
 from astrlite.providers.base import (
@@ -34,6 +33,9 @@ from astrlite.providers.base import (
     Usage,
 )
 from astrlite.sse import SseDecoder, SseError
+
+if TYPE_CHECKING:
+    from astrlite.outbound.connection import Response
 
 # A whole non-streamed reply: 128k tokens of output is about 1 MiB of JSON.
 MAX_REPLY_BYTES = 16 * 1024 * 1024

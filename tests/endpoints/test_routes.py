@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
 import pytest
 
-from astrlite.endpoints.routes import ROUTES, build_table
+from astrlite.endpoints.routes import ROUTES, build_table, later
 from astrlite.http.router import Route
 from astrlite.principal import VALID_SCOPES
-from tests.support.server import running_server
+from tests.support.server import TEST_KEY, running_server
 
 
 async def nothing(request: object) -> None:
@@ -33,3 +39,58 @@ def test_each_path_and_method_is_listed_once() -> None:
 def test_a_route_without_exactly_one_policy_is_refused(scope: str | None, public: bool) -> None:
     with pytest.raises(ValueError, match="either public or needs exactly one scope"):
         Route(nothing, scope, public)  # type: ignore[arg-type]
+
+
+def test_every_later_entry_names_a_factory() -> None:
+    deferred = [entry.factory for entry in ROUTES if isinstance(entry.factory, later)]
+    assert deferred
+    assert all(callable(factory.resolve()) for factory in deferred)
+
+
+DEFERRED = (
+    "astrlite.endpoints.chat",
+    "astrlite.endpoints.chat_ws",
+    "astrlite.endpoints.files",
+    "astrlite.endpoints.sessions",
+    "astrlite.http.websocket",
+    "astrlite.outbound.client",  # an openai provider's client: made when it first sends
+    "importlib.resources",  # the page's files: read when first asked for
+)
+OPENAI_CONFIG = {
+    "provider": "up",
+    "providers": [
+        {
+            "id": "up",
+            "type": "openai",
+            "base_url": "https://api.example.invalid/v1",
+            "api_key": "sk-test",
+            "model": "m",
+        }
+    ],
+}
+HEADERS = {"Authorization": f"Bearer {TEST_KEY}"}
+PROBE = """
+import json, sys
+from astrlite.options import Options
+from astrlite.runtime import start
+with start(Options(port=0, data_dir=sys.argv[1]), {}):
+    print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_a_started_server_has_not_imported_what_only_later_routes_need(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(OPENAI_CONFIG))
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(probe.stdout))
+    assert {"astrlite.endpoints.im", "astrlite.providers.openai"} <= loaded  # the probe works
+    assert not loaded & set(DEFERRED), loaded & set(DEFERRED)
+
+
+def test_a_later_route_answers_on_first_use() -> None:
+    with running_server() as srv, httpx.Client(base_url=srv.url) as client:
+        sessions = client.get("/api/v1/chat/sessions", headers=HEADERS)
+        assert sessions.status_code == 200, sessions.text
+        again = client.get("/api/v1/chat/sessions", headers=HEADERS)
+        assert again.json() == sessions.json()

@@ -9,6 +9,7 @@ import struct
 import pytest
 
 from astrlite.http import websocket as ws
+from astrlite.http.tokens import wants_websocket
 from astrlite.http.websocket import (
     BytesMessage,
     CloseReceived,
@@ -84,8 +85,8 @@ def test_bad_handshakes(
 
 
 def test_wants_websocket() -> None:
-    assert ws.wants_websocket(headers())
-    assert not ws.wants_websocket(headers(upgrade=None))
+    assert wants_websocket(headers())
+    assert not wants_websocket(headers(upgrade=None))
 
 
 # -- well-formed input ----------------------------------------------------------------
