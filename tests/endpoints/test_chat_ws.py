@@ -417,7 +417,6 @@ def test_a_message_pushed_into_a_live_ws_turn(srv: Running) -> None:
         # inject() is False until the turn runs (its user row may already be saved); a
         # refused push changes nothing, so ask until the running turn takes it.
         wait_for(lambda: srv.portal.call(srv.services.chat.inject, "ws-live", pushed))
-        assert len(history(srv, "ws-live")) == 1
         events = [frame(conn)]
         while events[-1]["type"] != "end":
             events.append(frame(conn))
