@@ -7,15 +7,9 @@ functions are the seed's, for answers sent before a request reaches the app.
 
 from __future__ import annotations
 
-from typing import Any
-
 from astrlite.compat import SEED
 
 JSON_CONTENT_TYPE = b"application/json"
-
-
-def ok(data: Any = None) -> bytes:
-    return SEED.envelope.ok(data)
 
 
 def error(message: str) -> bytes:

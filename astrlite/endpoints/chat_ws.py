@@ -86,10 +86,6 @@ class FrameStyle:
         return self.encode({"type": "error", "code": code, "data": data})
 
 
-# The seed's send_json (M17): spaces after separators, non-ASCII escaped.
-SEED_STYLE = FrameStyle()
-
-
 class FrameError(Exception):
     """A client message refused with an error frame; the connection stays open."""
 

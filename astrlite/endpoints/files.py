@@ -134,9 +134,6 @@ def delete(services: Services) -> Handler:
     return handle
 
 
-ID_PATH = "/api/v1/files/{attachment_id}"
-
-
 def _path_id(request: Request) -> str:
     """The attachment id of /api/v1/files/{attachment_id}[/content] (percent-decoded)."""
     return request.params["attachment_id"]

@@ -17,7 +17,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from astrlite.chat.live import ProactivePart
-from astrlite.endpoints.chat_ws import SEED_STYLE, FrameStyle
+from astrlite.compat import SEED, V4_27
+from astrlite.endpoints.chat_ws import FrameStyle
 from tests.endpoints.test_chat import (
     HOLD_MS,
     ISO_UTC,
@@ -446,11 +447,13 @@ def test_a_message_pushed_into_a_live_ws_turn(srv: Running) -> None:
     ]
 
 
-def test_frame_style_is_one_switch() -> None:
+def test_frame_style_follows_the_profile() -> None:
     event = {"type": "plain", "data": "é\ud800"}
-    seed = b'{"type": "plain", "data": "\\u00e9\\ud800"}'
-    assert SEED_STYLE.encode(event) == bytes([0x81, len(seed)]) + seed
-    compact = FrameStyle(separators=(",", ":"), ensure_ascii=False, invalid_json_close=1011)
+    seed = b'{"type": "plain", "data": "\\u00e9\\ud800"}'  # M17: the seed's send_json
+    assert FrameStyle.of(SEED).encode(event) == bytes([0x81, len(seed)]) + seed
+    assert FrameStyle.of(SEED).invalid_json_close == 1000
+    compact = FrameStyle.of(V4_27)
+    assert compact.invalid_json_close == 1011
     raw = '{"type":"plain","data":"é\\ud800"}'.encode()  # a lone surrogate stays escaped
     assert compact.encode(event) == bytes([0x81, len(raw)]) + raw
     assert json.loads(raw) == event
