@@ -8,7 +8,6 @@ import functools
 import json
 import re
 import socket
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -23,6 +22,7 @@ from astrlite.options import Options
 from astrlite.runtime import StartupError, start
 from tests.support.server import TEST_KEY, Running, running_server
 from tests.support.transcripts import NON_STREAMING, STREAMING, TOOL_STREAMING
+from tests.support.waiting import wait_for
 
 STATIC_KEY_ID = "static:1"  # the key id of running_server's TEST_KEY
 HEADERS = {"X-API-Key": TEST_KEY}
@@ -169,13 +169,6 @@ def snapshot(srv: Running) -> tuple[list[tuple[Any, ...]], ...]:
         [tuple(row) for row in reader.execute(f"SELECT * FROM {table} ORDER BY 1")]
         for table in ("sessions", "history", "attachments")
     )
-
-
-def wait_for(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def store_attachment(srv: Running, path: Path, name: str, owner: str) -> AttachmentRow:

@@ -24,10 +24,10 @@ from tests.endpoints.test_chat import (
     events,
     rules_config,
     store_attachment,
-    wait_for,
 )
 from tests.support.server import TEST_KEY, Running, running_server
 from tests.support.transcripts_427 import NON_STREAMING, STREAMING
+from tests.support.waiting import wait_for
 
 HEADERS = {"X-API-Key": TEST_KEY}
 

@@ -16,8 +16,9 @@ import httpx
 import pytest
 from wsproto.events import Ping, Pong
 
-from tests.endpoints.test_chat import contents, history, rules_config, wait_for
+from tests.endpoints.test_chat import contents, history, rules_config
 from tests.support.server import TEST_KEY, Running, running_server
+from tests.support.waiting import wait_for
 from tests.support.wsclient import (
     CloseConnection,
     RawClient,

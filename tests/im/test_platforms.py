@@ -28,6 +28,7 @@ from tests.fakes.onebot import OneBot, onebot
 from tests.fakes.telegram import BotApi, bot_api
 from tests.fakes.webhook import Receiver, receiver
 from tests.support.server import TEST_KEY, Running, running_server
+from tests.support.waiting import wait_for
 
 HEADERS = {"X-API-Key": TEST_KEY}
 STATIC_KEY_ID = "static:1"  # the key id of running_server's TEST_KEY
@@ -209,13 +210,6 @@ def history(env: Env, session_id: str) -> list[dict[str, Any]]:
         "SELECT sender_id, content FROM history WHERE session_id = ? ORDER BY id", (session_id,)
     ).fetchall()
     return [{"sender_id": row[0], **json.loads(row[1])} for row in rows]
-
-
-def wait_for(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 # -- the checks of M3, in order ---------------------------------------------------------
