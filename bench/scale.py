@@ -281,9 +281,8 @@ def server(root: Path, data_dir: Path, args: tuple[str, ...] = ()) -> Iterator[S
     command = [sys.executable, "-m", "astrlite", "--port", str(port), "--data-dir", str(data_dir)]
     # Connections wait while the other server is measured: keep them open meanwhile.
     command += ["--access-log", "0", "--keepalive-timeout", "3600", *args]
-    with spawned(
-        command, port, "/api/v1/openapi.json", root=root, timeout=START_TIMEOUT
-    ) as started:
+    # A probe every astrlite answers: wave 1's openapi.json needed the repository root.
+    with spawned(command, port, BOTS, root=root, timeout=START_TIMEOUT) as started:
         yield started
 
 

@@ -165,8 +165,9 @@ class LiveTurn:
             await self._send(emits, ReplyAccumulator(arrival_order=profile.arrival_order))
 
     async def _send(self, emits: Iterable[Emit], accumulator: ReplyAccumulator) -> None:
-        """Events ready together go out as one chunk; a saved row's ``message_saved``
-        follows right after the write (4.27: ``attachment_saved`` after each media)."""
+        """Events ready together go out as one chunk; the events of a saved row wait for
+        its write and leave with its ``message_saved`` (4.27: ``attachment_saved`` after
+        each media)."""
         run = self._run
         run_events = self._profile.run_events and run.framing.shows_saves
         checkpoint = run.checkpoint_id
@@ -179,11 +180,10 @@ class LiveTurn:
                 batch.append(Emit(attachment_saved_event(emit.attachment_id, kind)))
             row = accumulator.feed(emit.event, emit.attachment_id)
             if row is not None and emit.saved:
-                await run.send(batch)
                 row_id, created_at = await self._store.add_bot_row(run.session_id, row, checkpoint)
                 saved = run.framing.saved_event(
                     row_id, created_at, run.session_id, shown_checkpoint
                 )
-                batch = [Emit(saved)]
+                batch.append(Emit(saved))
         if batch:
             await run.send(batch)

@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator
 
 import anyio
 
-from astrlite.sse import HEARTBEAT
+from astrlite.sse import HEARTBEAT, LastChunk
 
 
 class EventStream:
@@ -86,6 +86,9 @@ class EventStream:
                             timer.cancel()
                 if self._chunks:
                     # Not kept in a local: a held stream would pin its last chunk.
+                    if self._finished:
+                        yield LastChunk(self._take())
+                        return
                     yield self._take()
                 elif self._finished:
                     return

@@ -100,10 +100,9 @@ def accept(
     key_id = principal.key_id
     username = username_of(body.get("username"))
     guard_username(username, principal, admins)  # right after the username checks
-    session_id = session_id_of(body)
-    creator = chat.creator_of(session_id)
-    if creator is not None and creator != username:
-        raise business(403, SESSION_TAKEN)
+    given = given_session_id(body)
+    check_owner(chat, given, username)
+    session_id = given or sources.new_uuid()
     config_choice = config_choice_of(body, configs)
     if "message" not in body:
         raise business(400, MISSING_MESSAGE)
@@ -132,12 +131,22 @@ def username_of(value: Any) -> str:
     return username
 
 
-def session_id_of(body: dict[str, Any]) -> str:
-    """F4: absent, null or blank is a new UUID (null does not fall back to the alias);
-    anything else is ``str(value).strip()``, used and echoed as that string."""
+def given_session_id(body: dict[str, Any]) -> str | None:
+    """F4: absent, null or blank is None, a new session under a new UUID (null does not
+    fall back to the alias); anything else is ``str(value).strip()``, used and echoed as
+    that string."""
     value = body["session_id"] if "session_id" in body else body.get("conversation_id")
     session_id = "" if value is None else str(value).strip()
-    return session_id or sources.new_uuid()
+    return session_id or None
+
+
+def check_owner(chat: ChatService, session_id: str | None, username: str) -> None:
+    """Business 403 if the given session belongs to another username."""
+    if session_id is None:  # a new UUID: nobody has it
+        return
+    creator = chat.creator_of(session_id)
+    if creator is not None and creator != username:
+        raise business(403, SESSION_TAKEN)
 
 
 def config_choice_of(body: dict[str, Any], configs: ConfigSet) -> str | None:

@@ -296,10 +296,12 @@ def accept_frame(
         raise FrameError(INVALID_MESSAGE, error.message) from None
     if body.get("message") is None:
         raise FrameError(INVALID_MESSAGE, MISSING_MESSAGE)
-    session_id = chat_http.session_id_of(body)
-    creator = chat.creator_of(session_id)
-    if creator is not None and creator != username:
-        raise FrameError(SESSION_ERROR, chat_http.SESSION_TAKEN)
+    given = chat_http.given_session_id(body)
+    try:
+        chat_http.check_owner(chat, given, username)
+    except ApiError as error:
+        raise FrameError(SESSION_ERROR, error.message) from None
+    session_id = given or sources.new_uuid()
     try:
         config_choice = chat_http.config_choice_of(body, configs)
     except ApiError as error:

@@ -36,6 +36,7 @@ from astrlite.http.response import Response
 from astrlite.http.target import parse_target, redact
 from astrlite.http.transport import Transport
 from astrlite.options import BODY_TIMEOUT_UNIT_BYTES, DEFAULT_SSE_HEARTBEAT, Options
+from astrlite.sse import LastChunk
 
 if TYPE_CHECKING:
     from astrlite.http.websocket_channel import WebSocketChannel, WebSocketSession
@@ -359,12 +360,14 @@ class Connection:
             data = self.h11.send(h11.Data(data=body)) if body else b""
             await self._write(head + data + self.h11.send(h11.EndOfMessage()))
             return len(body)
-        await self._write(head)
-        return await self._stream_body(body)
+        return await self._stream_body(head, body)
 
-    async def _stream_body(self, body: AsyncIterable[bytes]) -> int:
+    async def _stream_body(self, head: bytes, body: AsyncIterable[bytes]) -> int:
+        """The head leaves with the body's first piece (a body that may take its time
+        yields ``b""`` first), the last piece (a ``LastChunk``) with the end."""
         sent = 0
         complete = False
+        pending = head
         watch = _PeerWatch(self) if self.h11.their_state is h11.DONE else None
         metrics = self.app.metrics
         if metrics is not None:
@@ -374,10 +377,16 @@ class Connection:
                 if watch is not None:
                     watch.start(scope)
                 async for chunk in body:
-                    if chunk:
-                        await self._write(self.h11.send(h11.Data(data=chunk)))
-                        sent += len(chunk)
-                await self._write(self.h11.send(h11.EndOfMessage()))
+                    data = self.h11.send(h11.Data(data=chunk)) if chunk else b""
+                    sent += len(chunk)
+                    if type(chunk) is LastChunk:
+                        break
+                    if data or pending:
+                        await self._write(pending + data)
+                        pending = b""
+                else:
+                    data = b""
+                await self._write(pending + data + self.h11.send(h11.EndOfMessage()))
                 complete = True
         finally:
             if metrics is not None:

@@ -184,7 +184,7 @@ class ChatStore:
             )
             return StartedTurn(row_id, now, config_id)
 
-        return await self.db.write(work)
+        return await self.db.write(work, small=True)
 
     async def delete_sessions(
         self, session_ids: Iterable[str], creator: str | None = None
@@ -209,7 +209,7 @@ class ChatStore:
             )
             return row_id, now
 
-        return await self.db.write(work)
+        return await self.db.write(work, small=True)
 
 
 def _page(

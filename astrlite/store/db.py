@@ -5,8 +5,9 @@ loop through ``reader``. Reads that walk many rows (a deep page of sessions) go 
 ``read``: a few reader threads with their own WAL connections, at most
 ``MAX_HEAVY_READS`` at once and at a lower CPU priority than the loop, so they queue
 rather than take every core from the writer and the loop. Every write goes through
-``write`` to the writer thread, which commits all the writes waiting for it in one
-transaction (see writer.py). Durability: see docs/scale.md.
+``write``, which commits all the writes waiting for it in one transaction: on the loop
+for a chat turn's small writes when the write lock is free, else on the writer thread
+(see writer.py). Durability: see docs/scale.md.
 """
 
 from __future__ import annotations
@@ -130,7 +131,10 @@ class Database:
         except BaseException:
             self._lock.release()
             raise
-        self._writer = Writer(self._writer_conn)
+        self._loop_writer_conn = _connect(self.path)
+        for pragma in ("synchronous = NORMAL", "busy_timeout = 0", "wal_autocheckpoint = 0"):
+            self._loop_writer_conn.execute(f"PRAGMA {pragma}")
+        self._writer = Writer(self._writer_conn, self._loop_writer_conn)
         self.reader = _connect(self.path)
         self._readers = Readers([_connect(self.path) for _ in range(MAX_HEAVY_READS)])
 
@@ -138,11 +142,13 @@ class Database:
         """Changes whenever another connection (our writer, another process) commits."""
         return int(self.reader.execute("PRAGMA data_version").fetchone()[0])
 
-    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` inside the writer's next transaction (its own savepoint), off the
-        event loop; its result or its exception comes back. The write completes even if
-        the caller is cancelled meanwhile (as a thread call would)."""
-        future = self._writer.submit(work)
+    async def write(self, work: Callable[[sqlite3.Connection], T], *, small: bool = False) -> T:
+        """Run ``work`` inside the writer's next transaction (its own savepoint); its
+        result or its exception comes back. The write completes even if the caller is
+        cancelled meanwhile (as a thread call would). ``small``: a few rows, committed on
+        the event loop with the other small writes of this loop turn when the write lock
+        is free at once, else on the writer thread (writer.py)."""
+        future = self._writer.submit(work, small=small)
         with anyio.CancelScope(shield=True):
             result: T = await future
         return result
@@ -168,6 +174,6 @@ class Database:
     def close(self) -> None:
         self._writer.close()
         self._readers.close()
-        for conn in (self.reader, self._writer_conn):
+        for conn in (self.reader, self._loop_writer_conn, self._writer_conn):
             conn.close()
         self._lock.release()

@@ -1,4 +1,4 @@
-"""The writer thread: group commit.
+"""The writer: group commit, on the event loop when it can, on a thread when it must wait.
 
 Every write waiting when the writer becomes free is committed in one transaction, each
 inside its own savepoint: the batch pays for one commit, every caller still gets its own
@@ -6,6 +6,16 @@ result or its own exception, and a write that fails is rolled back alone. If the
 transaction itself is lost (sqlite rolls it back on some I/O errors, or the commit
 fails), the writes that did not fail are retried, each in a transaction of its own, so
 one bad write never takes the others with it.
+
+Small writes (a chat turn's rows, ``submit(small=True)``) submitted during one turn of
+the event loop are committed together at the end of it, on the loop, through a
+connection of their own that never waits: if the write lock is taken (a batch on the
+thread, another process) they go to the thread instead. On a busy server this is most
+commits; each thread hop costs a wake-up, and the thread contends with the loop for the
+GIL while it runs Python between sqlite calls. Nothing on the loop fsyncs: its
+connection never checkpoints, the thread does that (every ``CHECKPOINT_EVERY`` small
+writes). Large writes (deletes, the sweeper) always go to the thread, and so do small
+writes whose transaction was lost (they are retried there).
 
 Results are handed back to the event loop in one callback per batch. astrlite runs on
 anyio's asyncio backend, so that is ``loop.call_soon_threadsafe`` on asyncio futures.
@@ -28,6 +38,10 @@ from astrlite.store.errors import StoreError
 # A batch stops taking more writes at this many, so one transaction (and the wait of the
 # write that arrives just after it starts) stays a few milliseconds long.
 MAX_BATCH = 256
+# The thread checkpoints the log after this many small writes (a few pages each): about
+# sqlite's own automatic checkpoint at 1,000 pages.
+CHECKPOINT_EVERY = 256
+_CHECKPOINT = "checkpoint"
 
 
 @dataclass(slots=True)
@@ -43,47 +57,101 @@ class Job:
 
 
 class Writer:
-    """One thread, one connection; ``submit`` from an event loop.
+    """One thread with its connection, and (``loop_conn``) a connection for small writes
+    on the event loop, opened with ``busy_timeout = 0`` and ``wal_autocheckpoint = 0``;
+    ``submit`` from an event loop.
 
     Writes submitted during one turn of the event loop reach the thread together, in
     one queue item: a single wake-up of the writer thread per loop turn, however many
     chat turns wrote in it (each wake-up is a thread switch, dear on a busy box).
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, loop_conn: sqlite3.Connection | None = None
+    ) -> None:
         self._conn = conn
-        self._queue: queue.SimpleQueue[list[Job] | None] = queue.SimpleQueue()
+        self._loop_conn = loop_conn
+        self._queue: queue.SimpleQueue[list[Job] | str | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
         self._lock = threading.Lock()  # guards _pending and the thread's start
         self._pending: list[Job] = []
+        self._small: list[Job] = []  # only touched on the loop
+        self._small_since_checkpoint = 0
 
-    def submit(self, work: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
+    def submit(
+        self, work: Callable[[sqlite3.Connection], Any], *, small: bool = False
+    ) -> asyncio.Future[Any]:
         if self._closed:
             raise StoreError("the database is closed")
         loop = asyncio.get_running_loop()
         job = Job(work, loop, loop.create_future(), contextvars.copy_context())
+        if small and self._loop_conn is not None:
+            self._small.append(job)
+            if len(self._small) == 1:
+                loop.call_soon(self._commit_small)
+            return job.future
+        self._to_thread([job])
+        return job.future
+
+    def _commit_small(self) -> None:
+        jobs, self._small = self._small, []
+        conn = self._loop_conn
+        assert conn is not None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # the write lock is taken: wait on the thread
+            self._to_thread(jobs)
+            return
+        try:
+            retry = commit_batch(conn, jobs)
+        except BaseException as error:  # sqlite itself failing: fail the batch, go on
+            _abandon(conn, jobs, error)
+            retry = []
+        if retry:  # their transaction was lost: again, on the thread
+            again = {id(job) for job in retry}
+            for job in retry:
+                job.result = job.error = None
+            self._to_thread(retry)
+            jobs = [job for job in jobs if id(job) not in again]
+        _settle(jobs)
+        self._small_since_checkpoint += len(jobs)
+        if self._small_since_checkpoint >= CHECKPOINT_EVERY:
+            self._small_since_checkpoint = 0
+            self._start_thread()
+            self._queue.put(_CHECKPOINT)
+
+    def _to_thread(self, jobs: list[Job]) -> None:
+        loop = jobs[0].loop
         with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="astrlite-writer", daemon=True
-                )
-                self._thread.start()
-            self._pending.append(job)
-            first = len(self._pending) == 1
+            self._pending += jobs
+            first = len(self._pending) == len(jobs)
         if first:
             loop.call_soon(self._flush)
-        return job.future
+
+    def _start_thread(self) -> None:
+        with self._lock:
+            self._start_thread_locked()
+
+    def _start_thread_locked(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="astrlite-writer", daemon=True)
+            self._thread.start()
 
     def _flush(self) -> None:
         with self._lock:
             jobs, self._pending = self._pending, []
+            if jobs:
+                self._start_thread_locked()
         if jobs:
             self._queue.put(jobs)
 
     def close(self) -> None:
         """Finish the writes already submitted, then stop the thread."""
         self._closed = True
+        small, self._small = self._small, []
+        with self._lock:
+            self._pending += small
         self._flush()
         if self._thread is not None:
             self._queue.put(None)
@@ -95,6 +163,14 @@ class Writer:
             first = self._queue.get()
             if first is None:
                 return
+            if isinstance(first, str):
+                # RESTART, not PASSIVE: it holds the write lock while it copies (small
+                # writes come here meanwhile), so the next write starts the log over.
+                # Under steady writes a PASSIVE one never finds the log all copied at
+                # the start of a write, and the log grows without end.
+                with contextlib.suppress(sqlite3.Error):  # the next one will do
+                    self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
+                continue
             batch = list(first)
             stopping = False
             while len(batch) < MAX_BATCH:
@@ -105,9 +181,10 @@ class Writer:
                 if jobs is None:
                     stopping = True
                     break
-                batch += jobs
+                if isinstance(jobs, list):  # not a checkpoint: the next one will do
+                    batch += jobs
             try:
-                commit_batch(self._conn, batch)
+                _one_by_one(self._conn, commit_batch(self._conn, batch, begin=True))
             except BaseException as error:  # sqlite itself failing: fail the batch, go on
                 _abandon(self._conn, batch, error)
             _hand_back(batch)
@@ -115,14 +192,17 @@ class Writer:
                 return
 
 
-def commit_batch(conn: sqlite3.Connection, batch: list[Job]) -> None:
-    """Run every job of ``batch`` in one transaction, one savepoint each."""
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error as error:
-        for job in batch:
-            job.error = error
-        return
+def commit_batch(conn: sqlite3.Connection, batch: list[Job], *, begin: bool = False) -> list[Job]:
+    """Run every job of ``batch`` in one transaction (``begin``: start it; otherwise it
+    is open), one savepoint each. Returns the jobs to retry one by one, their
+    transaction lost."""
+    if begin:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            for job in batch:
+                job.error = error
+            return []
     for job in batch:
         conn.execute("SAVEPOINT write")
         try:
@@ -130,8 +210,7 @@ def commit_batch(conn: sqlite3.Connection, batch: list[Job]) -> None:
         except BaseException as error:  # handed to its caller, never kills the thread
             job.error = error
             if not conn.in_transaction:  # sqlite gave up the whole transaction
-                _one_by_one(conn, [j for j in batch if j is not job and j.error is None])
-                return
+                return [j for j in batch if j is not job and j.error is None]
             conn.execute("ROLLBACK TO write")
         conn.execute("RELEASE write")
     try:
@@ -139,7 +218,8 @@ def commit_batch(conn: sqlite3.Connection, batch: list[Job]) -> None:
     except sqlite3.Error:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        _one_by_one(conn, [job for job in batch if job.error is None])
+        return [job for job in batch if job.error is None]
+    return []
 
 
 def _one_by_one(conn: sqlite3.Connection, jobs: list[Job]) -> None:

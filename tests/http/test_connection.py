@@ -14,6 +14,7 @@ import pytest
 from astrlite.http.request import Request
 from astrlite.http.response import Response, json_ok
 from astrlite.http.router import Route
+from astrlite.sse import LastChunk
 from tests.support.memory import Harness, MemoryClient, serve_in_memory
 
 pytestmark = pytest.mark.anyio
@@ -48,6 +49,22 @@ def stream_of(pieces: list[bytes], *, fail_after: int | None = None) -> Route:
     return Route(handler, public=True)
 
 
+class SlowGate:
+    """What /slow waits for after its empty first piece (set by the test)."""
+
+    release: anyio.Event | None = None
+
+
+async def slow(request: Request) -> Response:
+    async def body() -> AsyncIterator[bytes]:
+        yield b""  # nothing yet: the head goes at once
+        assert SlowGate.release is not None
+        await SlowGate.release.wait()
+        yield LastChunk(b"late")
+
+    return Response(200, [(b"content-type", b"text/plain")], body())
+
+
 async def no_content(request: Request) -> Response:
     return Response(204)
 
@@ -64,6 +81,8 @@ ROUTES = {
     "/stream": {"GET": stream_of([b"one ", b"two ", b"three"])},
     "/broken": {"GET": stream_of([b"one ", b"two ", b"three"], fail_after=2)},
     "/big": {"GET": stream_of([b"x" * 65536] * 64)},
+    "/ending": {"GET": stream_of([b"one ", b"two ", LastChunk(b"three"), b"never sent"])},
+    "/slow": {"GET": Route(slow, public=True)},
 }
 
 
@@ -144,6 +163,40 @@ async def test_head_of_a_streamed_body_sends_no_body(server: Harness) -> None:
     assert (reply.status, reply.body) == (200, b"")
     client.request("GET", "/stream")
     assert (await client.response()).body == b"one two three"  # still in step
+
+
+async def test_the_head_leaves_with_the_first_piece_and_the_last_piece_with_the_end(
+    server: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = server.connect()
+    writes: list[bytes] = []
+    send = client.transport.try_send
+
+    def counted(data: memoryview) -> int:
+        writes.append(bytes(data))
+        return send(data)
+
+    monkeypatch.setattr(client.transport, "try_send", counted)
+    client.request("GET", "/ending")
+    reply = await client.response()
+    assert reply.body == b"one two three"  # nothing after the LastChunk
+    assert writes[0].startswith(b"HTTP/1.1 200 ") and writes[0].endswith(b"4\r\none \r\n")
+    assert writes[-1] == b"5\r\nthree\r\n0\r\n\r\n"
+    assert len(writes) == 3
+    client.request("GET", "/stream")  # the connection is still in step
+    assert (await client.response()).body == b"one two three"
+
+
+async def test_a_body_with_nothing_yet_gets_its_head_out_at_once(server: Harness) -> None:
+    SlowGate.release = anyio.Event()
+    client = server.connect()
+    client.request("GET", "/slow")
+    head = await client.next_event()
+    assert isinstance(head, h11.Response) and head.status_code == 200
+    SlowGate.release.set()
+    events = [await client.next_event(), await client.next_event()]
+    assert isinstance(events[0], h11.Data) and events[0].data == b"late"
+    assert isinstance(events[1], h11.EndOfMessage)
 
 
 async def test_connection_close_is_honoured(server: Harness) -> None:

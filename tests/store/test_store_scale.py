@@ -7,7 +7,7 @@ import os
 import random
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -200,6 +200,92 @@ async def test_a_cancelled_caller_still_gets_its_write_done(db: Database) -> Non
     timer.join()
     assert scope.cancel_called
     assert [tuple(row) for row in db.reader.execute("SELECT v FROM t")] == [(1,)]
+
+
+# -- small writes on the loop -----------------------------------------------------------
+
+
+async def test_small_writes_of_one_loop_turn_share_one_commit_on_the_loop(db: Database) -> None:
+    make_table(db)
+    seen: list[tuple[int, bool]] = []  # (thread, in a transaction) of each write
+    statements_run: list[str] = []
+
+    def insert(value: int) -> Callable[[sqlite3.Connection], int]:
+        def work(conn: sqlite3.Connection) -> int:
+            if value == 0:  # the first of the group: watch what its connection runs
+                conn.set_trace_callback(statements_run.append)
+            seen.append((threading.get_ident(), conn.in_transaction))
+            row_id = int(conn.execute("INSERT INTO t VALUES (?)", (value,)).lastrowid or 0)
+            if value == 13:
+                raise LookupError("thirteen is unlucky")  # after its insert: rolled back
+            return row_id
+
+        return work
+
+    results: dict[int, object] = {}
+
+    async def call(value: int) -> None:
+        try:
+            results[value] = await db.write(insert(value), small=True)
+        except LookupError as error:
+            results[value] = error
+
+    async with anyio.create_task_group() as group:
+        for value in range(20):
+            group.start_soon(call, value)
+    assert isinstance(results.pop(13), LookupError)
+    stored = dict(db.reader.execute("SELECT v, rowid FROM t").fetchall())
+    assert results == {value: stored[value] for value in stored}  # own row ids, 13 gone
+    assert seen == [(threading.get_ident(), True)] * 20  # on the loop, in a transaction
+    assert [sql for sql in statements_run if sql in ("COMMIT", "BEGIN IMMEDIATE")] == ["COMMIT"]
+
+
+async def test_small_writes_wait_on_the_thread_while_another_writer_holds_the_lock(
+    db: Database, tmp_path: Path
+) -> None:
+    """As `astrlite keys` in another process would: the loop never waits for the lock."""
+    make_table(db)
+    other = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    threads: list[int] = []
+
+    def work(conn: sqlite3.Connection) -> int:
+        threads.append(threading.get_ident())
+        return int(conn.execute("INSERT INTO t VALUES (1)").lastrowid or 0)
+
+    async def write() -> None:
+        await db.write(work, small=True)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(write)
+        ticks = 0
+        with anyio.fail_after(2):
+            while ticks < 10:  # the loop keeps running meanwhile
+                await anyio.sleep(0.005)
+                ticks += 1
+        assert db.reader.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0
+        other.execute("COMMIT")
+    other.close()
+    assert db.reader.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1
+    assert threads and threads[-1] != threading.get_ident()  # done by the writer thread
+
+
+async def test_the_log_is_checkpointed_while_small_writes_commit_on_the_loop(
+    db: Database, tmp_path: Path
+) -> None:
+    """The loop's connection never checkpoints (no fsync on the loop): the thread does,
+    so the write-ahead log stays bounded. Without it, 3,000 commits of a row and an index
+    page each would grow the log past 20 MiB."""
+    db.writer_connection().execute("CREATE TABLE t (v TEXT UNIQUE)")
+    for value in range(3000):
+        row = (f"{value:08}",)
+        await db.write(
+            lambda conn, row=row: conn.execute("INSERT INTO t VALUES (?)", row), small=True
+        )
+    with anyio.fail_after(5):
+        while (tmp_path / f"{DB_NAME}-wal").stat().st_size > 8 * 2**20:
+            await anyio.sleep(0.01)
+    assert db.reader.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 3000
 
 
 # -- counts and pages --------------------------------------------------------------------
