@@ -66,13 +66,17 @@ class OpenedFile:
 
 
 class FileRange:
-    """Bytes start..start+length of an opened file as an async iterator of chunks, read
-    off the event loop one at a time; aclose() closes the file, read or not."""
+    """Bytes start..start+length of an opened file: a FileBody (http/response.py) the
+    connection sends with sendfile, and an async iterator of chunks read off the event
+    loop one at a time for anything else; aclose() closes the file, read or not."""
 
     def __init__(self, opened: OpenedFile, start: int, length: int) -> None:
         self._opened = opened
         self._offset = start
         self._remaining = length
+
+    def file_slice(self) -> tuple[int, int, int]:
+        return self._opened.file.fileno(), self._offset, self._remaining
 
     def __aiter__(self) -> FileRange:
         return self

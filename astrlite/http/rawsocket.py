@@ -9,6 +9,7 @@ that the kernel takes at once costs no cancel scope.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Callable
 from functools import partial
@@ -66,6 +67,15 @@ class RawSocketStream:
         while data:
             await anyio.wait_writable(self.sock)
             data = data[self.try_send(data) :]
+
+    async def send_file(self, fd: int, offset: int, count: int) -> int:
+        # Straight from the page cache to the socket, on the loop as asyncio's own
+        # sock_sendfile does: a non-blocking socket returns once its buffer is full.
+        while True:
+            try:
+                return os.sendfile(self.sock.fileno(), fd, offset, count)
+            except BlockingIOError:
+                await anyio.wait_writable(self.sock)
 
     def send_eof(self) -> None:
         self.sock.shutdown(socket.SHUT_WR)
