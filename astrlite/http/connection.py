@@ -386,7 +386,7 @@ class Connection:
         await self._write(head)
         return await self._stream_body(body)
 
-    async def _stream_body(self, body: AsyncIterable[bytes]) -> int:
+    async def _stream_body(self, body: AsyncIterable[bytes] | FileBody) -> int:
         sent = 0
         complete = False
         watch = _PeerWatch(self) if self.h11.their_state is h11.DONE else None

@@ -36,7 +36,7 @@ class FileBody(Protocol):
 class Response:
     status: int
     headers: Headers = field(default_factory=list)
-    body: bytes | AsyncIterable[bytes] = b""
+    body: bytes | AsyncIterable[bytes] | FileBody = b""
     content_length: int | None = None  # for streamed bodies; None means chunked
     close: bool = False  # close the connection after this response
     websocket: WebSocketSession | None = None  # a 101: what then runs on the socket

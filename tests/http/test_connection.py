@@ -68,9 +68,6 @@ class FileSlice:
     def file_slice(self) -> tuple[int, int, int]:
         return self.file.fileno(), self.start, self.length
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        raise AssertionError("a FileBody is sent with send_file, never iterated")
-
     async def aclose(self) -> None:
         self.file.close()
 
