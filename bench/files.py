@@ -6,7 +6,8 @@ its upload writes the raw request body to disk, its download streams the file ba
 astrlite's upload is a multipart POST /api/v1/file, its download GET /api/v1/file.
 Rounds alternate the servers (who goes first turns each round) and the figures are
 medians. A plain copy of the same bytes over a loopback socket into a file is a second
-reference. Also reported: astrlite's peak RSS growth while it streams.
+reference. Also reported: each server's CPU time per transfer (user + system, steadier
+than wall time on a shared machine) and astrlite's peak RSS growth while it streams.
 
 `python -m bench files --size=64M` for a quick run (default 1G); `--before /work/main`
 adds astrlite from another source tree to every round (a before/after in one run).
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import BENCH_KEY, ROOT, Started, free_port, rss_kib, spawned
+from bench.streams import cpu_seconds
 
 MIB = 1024 * 1024
 DEFAULT_SIZE = "1G"
@@ -250,15 +252,17 @@ def warm_pages(scratch: Path, size: int) -> None:
 
 @dataclass
 class Figures:
-    """Seconds per round, by server name."""
+    """Seconds per round (wall, and the server's CPU), by server name."""
 
     upload: dict[str, list[float]] = field(default_factory=dict)
     download: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     plain: list[float] = field(default_factory=list)
     growth: dict[str, float] = field(default_factory=dict)
 
-    def add(self, kind: str, name: str, seconds: float) -> None:
+    def add(self, kind: str, name: str, seconds: float, cpu: float) -> None:
         getattr(self, kind).setdefault(name, []).append(seconds)
+        self.cpu.setdefault((kind, name), []).append(cpu)
 
 
 @dataclass
@@ -276,9 +280,11 @@ def measure_upload(contender: Contender, figures: Figures, scratch: Path, size: 
     pid = contender.server.process.pid
     baseline = rss_kib(pid)
     reset_peak_rss(pid)
+    cpu = cpu_seconds(pid)
     started = time.perf_counter()
     target = contender.upload()
-    figures.add("upload", contender.name, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    figures.add("upload", contender.name, seconds, cpu_seconds(pid) - cpu)
     if contender.pid_watched:
         growth = peak_growth_mib(pid, baseline)
         figures.growth["upload"] = max(figures.growth.get("upload", 0.0), growth)
@@ -289,7 +295,9 @@ def measure_download(contender: Contender, target: str, figures: Figures, size: 
     pid = contender.server.process.pid
     baseline = rss_kib(pid)
     reset_peak_rss(pid)
-    figures.add("download", contender.name, download(contender.server, target, size))
+    cpu = cpu_seconds(pid)
+    seconds = download(contender.server, target, size)
+    figures.add("download", contender.name, seconds, cpu_seconds(pid) - cpu)
     if contender.pid_watched:
         growth = peak_growth_mib(pid, baseline)
         figures.growth["download"] = max(figures.growth.get("download", 0.0), growth)
@@ -355,11 +363,14 @@ def summarise(figures: Figures, size: int) -> None:
         floor_time = statistics.median(times["floor"])
         for name, values in times.items():
             seconds = statistics.median(values)
-            line = f"{kind:<9} {name:<11} {size / seconds / 1e6:8.0f} MB/s ({seconds:.2f} s)"
+            cpu = statistics.median(figures.cpu[kind, name])
+            line = f"{kind:<9} {name:<9} {size / seconds / 1e6:6.0f} MB/s ({seconds:.2f} s, "
+            line += f"server CPU {cpu:.2f} s)"
             if name != "floor":
                 ratio = floor_time / seconds
                 verdict = "ok" if ratio >= TARGETS[kind] else "MISSED"
                 line += f"  {ratio:.2f}x the floor (target >= {TARGETS[kind]}x: {verdict})"
+                line += f", CPU {cpu / statistics.median(figures.cpu[kind, 'floor']):.2f}x"
                 line += f", {plain / seconds:.2f}x the plain copy"
             print(line, flush=True)
     for name, growth in figures.growth.items():
