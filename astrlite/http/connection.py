@@ -435,7 +435,9 @@ class Connection:
                 except GONE:
                     raise PeerGone from None
                 if not sent:
-                    raise OSError(f"file shrank while sent ({end - offset} bytes missing)")
+                    # The head promised more: closing is how the client learns.
+                    log.warning("file shrank while sent (%d bytes missing)", end - offset)
+                    raise PeerGone
                 offset += sent
                 # A client that always has room would otherwise starve the others.
                 await anyio.lowlevel.checkpoint()

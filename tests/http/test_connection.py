@@ -99,6 +99,7 @@ ROUTES = {
     "/file": {"GET": file_route(0, len(FILE_CONTENT))},
     "/file-part": {"GET": file_route(1000, 70_000)},
     "/file-chunked": {"GET": file_route(5, 100_000, chunked=True)},
+    "/file-shrunk": {"GET": file_route(0, len(FILE_CONTENT) + 10)},
 }
 
 
@@ -199,6 +200,19 @@ async def test_a_file_body_is_sent_with_send_file_whole_ranged_or_chunked(
     client.request("HEAD", "/file")
     assert (await client.response()).body == b""
     assert all(opened.file.closed for opened in FileSlice.opened)
+
+
+async def test_a_file_shorter_than_its_head_said_closes_the_connection(
+    server: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = server.connect()
+    client.request("GET", "/file-shrunk")
+    head = await client.head()
+    assert head.status_code == 200
+    await client.closed_by_server()  # before the promised length
+    assert "file shrank while sent (10 bytes missing)" in caplog.text
+    assert not [record for record in caplog.records if record.exc_info]
+    assert FileSlice.opened[-1].file.closed
 
 
 async def test_connection_close_is_honoured(server: Harness) -> None:
