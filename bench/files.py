@@ -44,6 +44,7 @@ BLOCK = os.urandom(MIB)
 RECEIVE_SIZE = MIB
 BOUNDARY = "benchboundary7f3a9c"
 TARGETS = {"upload": 0.75, "download": 0.9}  # x the floor (issue 17 goal 6)
+PLAIN_TARGETS = {"upload": 0.4, "download": 0.7}  # x the plain copy (issue 4)
 RSS_TARGET_MIB = 16.0
 _UNITS = {"": 1, "K": 1024, "M": MIB, "G": 1024 * MIB}
 
@@ -371,7 +372,11 @@ def summarise(figures: Figures, size: int) -> None:
                 verdict = "ok" if ratio >= TARGETS[kind] else "MISSED"
                 line += f"  {ratio:.2f}x the floor (target >= {TARGETS[kind]}x: {verdict})"
                 line += f", CPU {cpu / statistics.median(figures.cpu[kind, 'floor']):.2f}x"
-                line += f", {plain / seconds:.2f}x the plain copy"
+                versus_plain = plain / seconds
+                verdict = "ok" if versus_plain >= PLAIN_TARGETS[kind] else "MISSED"
+                line += (
+                    f", {versus_plain:.2f}x the plain copy (>= {PLAIN_TARGETS[kind]}x: {verdict})"
+                )
             print(line, flush=True)
     for name, growth in figures.growth.items():
         verdict = "ok" if growth <= RSS_TARGET_MIB else "MISSED"
