@@ -6,7 +6,7 @@ row and the file (G3). Every route sees only the calling key's attachments (F11)
 
 An upload streams from the socket through the multipart parser into a temporary file;
 the store moves it into place and commits its row only once it is complete. A download
-streams the file from disk in chunks.
+is a FileRange body, which the connection sends with sendfile.
 """
 
 from __future__ import annotations

@@ -31,9 +31,6 @@ INCOMING_DIR = ".incoming"
 COPY_CHUNK = 1024 * 1024
 # The last component of `path`, spelled exactly as the index of schema migration 2.
 STORED_NAME_SQL = "replace(path, rtrim(path, replace(path, '/', '')), '')"
-# One read per MiB: the thread hop is then a small part of each read, and a download
-# holds next to nothing in memory.
-READ_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,32 +62,20 @@ class OpenedFile:
         self.file.close()
 
 
+@dataclass(frozen=True, slots=True)
 class FileRange:
-    """Bytes start..start+length of an opened file as an async iterator of chunks, read
-    off the event loop one at a time; aclose() closes the file, read or not."""
+    """Bytes start..start+length of an opened file, as a response body: a FileBody
+    (http/response.py), which the connection sends with sendfile and then closes."""
 
-    def __init__(self, opened: OpenedFile, start: int, length: int) -> None:
-        self._opened = opened
-        self._offset = start
-        self._remaining = length
+    opened: OpenedFile
+    start: int
+    length: int
 
-    def __aiter__(self) -> FileRange:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._remaining <= 0:
-            raise StopAsyncIteration
-        size = min(READ_CHUNK, self._remaining)
-        fd = self._opened.file.fileno()
-        chunk = await anyio.to_thread.run_sync(os.pread, fd, size, self._offset)
-        if not chunk:
-            raise OSError(f"file shrank while read ({self._remaining} bytes missing)")
-        self._offset += len(chunk)
-        self._remaining -= len(chunk)
-        return chunk
+    def file_slice(self) -> tuple[int, int, int]:
+        return self.opened.file.fileno(), self.start, self.length
 
     async def aclose(self) -> None:
-        self._opened.close()
+        self.opened.close()
 
 
 def _row(row: sqlite3.Row) -> AttachmentRow:

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import anyio
 import anyio.lowlevel
@@ -29,10 +29,10 @@ from astrlite.errors import (
 from astrlite.http import access, heads
 from astrlite.http.app import App
 from astrlite.http.dates import http_date
-from astrlite.http.framing import ChunkSizes, check_head
+from astrlite.http.framing import ChunkSizes, check_head, direct_body_room, took_directly
 from astrlite.http.rawsocket import GONE
 from astrlite.http.request import DeclaredTooLarge, Request
-from astrlite.http.response import Response
+from astrlite.http.response import FileBody, Response
 from astrlite.http.target import parse_target, redact
 from astrlite.http.transport import Transport
 from astrlite.options import BODY_TIMEOUT_UNIT_BYTES, DEFAULT_SSE_HEARTBEAT, Options
@@ -46,6 +46,9 @@ log = logging.getLogger("astrlite")
 # Large enough that a fast upload costs few wake-ups; memory per connection is only
 # what one read returns, since we read when the handler asks.
 RECEIVE_SIZE = 256 * 1024
+# A Content-Length body read past h11 (framing.direct_body_room): bigger reads, fewer
+# wake-ups and fewer pieces for an upload to gather into its batches.
+BODY_RECEIVE_SIZE = 1024 * 1024
 # A small unread body (say a JSON body a 404 never looked at) is read and dropped so the
 # connection can be kept alive; a larger one is cheaper to refuse by closing.
 DRAIN_LIMIT = 65536
@@ -155,9 +158,9 @@ class Connection:
 
     # -- reading -------------------------------------------------------------------
 
-    async def _receive(self) -> bytes:
+    async def _receive(self, size: int = RECEIVE_SIZE) -> bytes:
         try:
-            return await self.stream.receive(RECEIVE_SIZE)
+            return await self.stream.receive(size)
         except GONE:
             raise PeerGone from None
 
@@ -238,9 +241,9 @@ class Connection:
                 self.lifecycle.idle_scopes.discard(scope)
         return None
 
-    async def _receive_before(self, deadline: float) -> bytes | None:
+    async def _receive_before(self, deadline: float, size: int = RECEIVE_SIZE) -> bytes | None:
         with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
-            return await self._receive()
+            return await self._receive(size)
         return None
 
     async def receive_chunk(self, limit: int) -> bytes | None:
@@ -262,12 +265,33 @@ class Connection:
                 return None
             if event is not h11.NEED_DATA:
                 raise ApiError(400, MALFORMED_REQUEST, close=True)
+            room = direct_body_room(self.h11)
+            if room:
+                piece = await self._receive_body(min(room, BODY_RECEIVE_SIZE))
+                if piece:
+                    took_directly(self.h11, len(piece))
+                    self._body_received += len(piece)
+                    return piece
+                self.h11.receive_data(b"")  # the end of the stream: h11 says 400
+                continue
             data = await self._receive_before(self._body_deadline())
             if data is None:
                 raise ApiError(408, REQUEST_TIMED_OUT, close=True)
             if self._chunk_sizes is not None:
                 self._chunk_sizes.feed(data)
             self.h11.receive_data(data)
+
+    async def _receive_body(self, size: int) -> bytes:
+        """Body bytes read past h11; without a cancel scope when they are already here."""
+        try:
+            data = self.stream.try_receive(size)
+        except GONE:
+            raise PeerGone from None
+        if data is None:
+            data = await self._receive_before(self._body_deadline(), size)
+            if data is None:
+                raise ApiError(408, REQUEST_TIMED_OUT, close=True)
+        return data
 
     def _check_chunk_sizes(self, limit: int) -> None:
         """Refuse a chunked body by its declared sizes, before waiting for their bytes
@@ -362,9 +386,10 @@ class Connection:
             return len(body)
         return await self._stream_body(head, body)
 
-    async def _stream_body(self, head: bytes, body: AsyncIterable[bytes]) -> int:
+    async def _stream_body(self, head: bytes, body: AsyncIterable[bytes] | FileBody) -> int:
         """The head leaves with the body's first piece (a body that may take its time
-        yields ``b""`` first), the last piece (a ``LastChunk``) with the end."""
+        yields ``b""`` first), the last piece (a ``LastChunk``) with the end. A file
+        goes by sendfile after the head."""
         sent = 0
         complete = False
         pending = head
@@ -376,17 +401,21 @@ class Connection:
             with anyio.CancelScope() as scope:
                 if watch is not None:
                     watch.start(scope)
-                async for chunk in body:
-                    data = self.h11.send(h11.Data(data=chunk)) if chunk else b""
-                    sent += len(chunk)
-                    if type(chunk) is LastChunk:
-                        break
-                    if data or pending:
-                        await self._write(pending + data)
-                        pending = b""
+                if isinstance(body, FileBody):
+                    await self._write(pending)
+                    pending = b""
+                    sent = await self._send_file(*body.file_slice())
                 else:
-                    data = b""
-                await self._write(pending + data + self.h11.send(h11.EndOfMessage()))
+                    async for chunk in body:
+                        data = self.h11.send(h11.Data(data=chunk)) if chunk else b""
+                        sent += len(chunk)
+                        if type(chunk) is LastChunk:
+                            pending += data
+                            break
+                        if data or pending:
+                            await self._write(pending + data)
+                            pending = b""
+                await self._write(pending + self.h11.send(h11.EndOfMessage()))
                 complete = True
         finally:
             if metrics is not None:
@@ -397,6 +426,33 @@ class Connection:
         if watch is not None and watch.gone and not complete:
             raise PeerGone
         return sent
+
+    async def _send_file(self, fd: int, offset: int, length: int) -> int:
+        """Send length bytes of a file from offset with sendfile; h11 frames them (its
+        documented sendfile support: a Data whose data only has a length)."""
+        if not length:
+            return 0
+        data = h11.Data(data=cast(bytes, _Length(length)))
+        pieces = cast("list[bytes | _Length]", self.h11.send_with_data_passthrough(data))
+        for piece in pieces:
+            if isinstance(piece, bytes):
+                await self._write(piece)  # a chunk's framing, for a chunked response
+                continue
+            end = offset + length
+            while offset < end:
+                try:
+                    with anyio.fail_after(self.options.write_timeout):
+                        sent = await self.stream.send_file(fd, offset, end - offset)
+                except GONE:
+                    raise PeerGone from None
+                if not sent:
+                    # The head promised more: closing is how the client learns.
+                    log.warning("file shrank while sent (%d bytes missing)", end - offset)
+                    raise PeerGone
+                offset += sent
+                # A client that always has room would otherwise starve the others.
+                await anyio.lowlevel.checkpoint()
+        return length
 
     # -- one exchange ----------------------------------------------------------------
 
@@ -578,6 +634,18 @@ class _PeerWatch:
             self.gone = True
             if self._scope is not None:
                 self._scope.cancel()
+
+
+class _Length:
+    """Stands for file bytes in h11's framing, which needs only their number."""
+
+    __slots__ = ("_length",)
+
+    def __init__(self, length: int) -> None:
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
 
 
 async def _close_body(body: object) -> None:

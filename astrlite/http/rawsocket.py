@@ -3,17 +3,20 @@
 Measured here, this serves ~28 % more small requests per second than anyio's
 SocketStream, whose transport and queue sit between us and the socket. It also reads
 only when asked (true backpressure: a fast client cannot make us buffer), and a send
-that the kernel takes at once costs no cancel scope.
+that the kernel takes at once costs no cancel scope. A file is sent with sendfile, from
+the page cache to the socket without passing through Python.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Callable
 from functools import partial
 
 import anyio
+import anyio.to_thread
 
 # Errors that mean the peer (or the network) is gone.
 GONE = (ConnectionError, TimeoutError, OSError, anyio.ClosedResourceError)
@@ -22,6 +25,14 @@ GONE = (ConnectionError, TimeoutError, OSError, anyio.ClosedResourceError)
 def _fire(loop: asyncio.AbstractEventLoop, fd: int, callback: Callable[[], None]) -> None:
     loop.remove_reader(fd)
     callback()
+
+
+def _send_file(sock: int, fd: int, offset: int, count: int) -> int | None:
+    """os.sendfile; None when the socket has no room."""
+    try:
+        return os.sendfile(sock, fd, offset, count)
+    except BlockingIOError:
+        return None
 
 
 class RawSocketStream:
@@ -66,6 +77,17 @@ class RawSocketStream:
         while data:
             await anyio.wait_writable(self.sock)
             data = data[self.try_send(data) :]
+
+    async def send_file(self, fd: int, offset: int, count: int) -> int:
+        # On a worker thread: the file's pages may have to come from the disk. The
+        # socket is non-blocking, so the call returns once its buffer is full, and the
+        # loop waits for room. Never abandoned: the thread must be done with both
+        # descriptors before either is closed.
+        while True:
+            sent = await anyio.to_thread.run_sync(_send_file, self.sock.fileno(), fd, offset, count)
+            if sent is not None:
+                return sent
+            await anyio.wait_writable(self.sock)
 
     def send_eof(self) -> None:
         self.sock.shutdown(socket.SHUT_WR)

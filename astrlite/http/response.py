@@ -1,12 +1,13 @@
 """What a handler returns. A bytes body is sent with Content-Length in one write; an
-async-iterable body is streamed (with Content-Length when known, chunked otherwise)."""
+async-iterable body is streamed (with Content-Length when known, chunked otherwise); a
+FileBody is handed to the kernel (sendfile)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from astrlite import envelope
 from astrlite.compat import SEED, Envelope
@@ -18,11 +19,24 @@ if TYPE_CHECKING:
 Headers = list[tuple[bytes, bytes]]
 
 
+@runtime_checkable
+class FileBody(Protocol):
+    """A body that is a slice of an open file. The connection sends it with sendfile (no
+    copy through Python) instead of iterating it, then closes it like any streamed body.
+    """
+
+    def file_slice(self) -> tuple[int, int, int]:
+        """(file descriptor, offset, length) of the bytes to send."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass(slots=True)
 class Response:
     status: int
     headers: Headers = field(default_factory=list)
-    body: bytes | AsyncIterable[bytes] = b""
+    body: bytes | AsyncIterable[bytes] | FileBody = b""
     content_length: int | None = None  # for streamed bodies; None means chunked
     close: bool = False  # close the connection after this response
     websocket: WebSocketSession | None = None  # a 101: what then runs on the socket

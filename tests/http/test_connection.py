@@ -5,7 +5,9 @@ errors before and after the response head, and shutdown."""
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import AsyncIterator
+from typing import ClassVar
 
 import anyio
 import h11
@@ -65,6 +67,36 @@ async def slow(request: Request) -> Response:
     return Response(200, [(b"content-type", b"text/plain")], body())
 
 
+FILE_CONTENT = bytes(range(256)) * 1000
+
+
+class FileSlice:
+    """A FileBody over a temporary file; `opened` lists them, to check each was closed."""
+
+    opened: ClassVar[list[FileSlice]] = []
+
+    def __init__(self, start: int, length: int) -> None:
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 (aclose closes it)
+        self.file.write(FILE_CONTENT)
+        self.file.flush()
+        self.start, self.length = start, length
+        FileSlice.opened.append(self)
+
+    def file_slice(self) -> tuple[int, int, int]:
+        return self.file.fileno(), self.start, self.length
+
+    async def aclose(self) -> None:
+        self.file.close()
+
+
+def file_route(start: int, length: int, *, chunked: bool = False) -> Route:
+    async def handler(request: Request) -> Response:
+        body = FileSlice(start, length)
+        return Response(200, [], body, content_length=None if chunked else length)
+
+    return Route(handler, public=True)
+
+
 async def no_content(request: Request) -> Response:
     return Response(204)
 
@@ -83,6 +115,10 @@ ROUTES = {
     "/big": {"GET": stream_of([b"x" * 65536] * 64)},
     "/ending": {"GET": stream_of([b"one ", b"two ", LastChunk(b"three"), b"never sent"])},
     "/slow": {"GET": Route(slow, public=True)},
+    "/file": {"GET": file_route(0, len(FILE_CONTENT))},
+    "/file-part": {"GET": file_route(1000, 70_000)},
+    "/file-chunked": {"GET": file_route(5, 100_000, chunked=True)},
+    "/file-shrunk": {"GET": file_route(0, len(FILE_CONTENT) + 10)},
 }
 
 
@@ -197,6 +233,39 @@ async def test_a_body_with_nothing_yet_gets_its_head_out_at_once(server: Harness
     events = [await client.next_event(), await client.next_event()]
     assert isinstance(events[0], h11.Data) and events[0].data == b"late"
     assert isinstance(events[1], h11.EndOfMessage)
+
+
+async def test_a_file_body_is_sent_with_send_file_whole_ranged_or_chunked(
+    server: Harness,
+) -> None:
+    client = server.connect(capacity=4096)  # many partial sends
+    for path, expected, length in (
+        ("/file", FILE_CONTENT, str(len(FILE_CONTENT)).encode()),
+        ("/file-part", FILE_CONTENT[1000:71_000], b"70000"),
+        ("/file-chunked", FILE_CONTENT[5:100_005], None),
+    ):
+        before = client.transport.sent_from_files
+        client.request("GET", path)
+        reply = await client.response()
+        assert reply.body == expected
+        assert reply.header(b"content-length") == length
+        assert client.transport.sent_from_files - before == len(expected)
+    client.request("HEAD", "/file")
+    assert (await client.response()).body == b""
+    assert all(opened.file.closed for opened in FileSlice.opened)
+
+
+async def test_a_file_shorter_than_its_head_said_closes_the_connection(
+    server: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = server.connect()
+    client.request("GET", "/file-shrunk")
+    head = await client.head()
+    assert head.status_code == 200
+    await client.closed_by_server()  # before the promised length
+    assert "file shrank while sent (10 bytes missing)" in caplog.text
+    assert not [record for record in caplog.records if record.exc_info]
+    assert FileSlice.opened[-1].file.closed
 
 
 async def test_connection_close_is_honoured(server: Harness) -> None:
@@ -415,6 +484,15 @@ async def test_a_client_that_does_not_read_is_dropped_after_the_write_deadline(
     client = impatient.connect(capacity=4096)
     client.request("GET", "/big")
     await client.transport.wait_closed()  # within the write deadline, never reading
+
+
+async def test_a_client_that_does_not_read_a_file_is_dropped_after_the_write_deadline(
+    impatient: Harness,
+) -> None:
+    client = impatient.connect(capacity=4096)
+    client.request("GET", "/file")
+    await client.transport.wait_closed()
+    assert FileSlice.opened[-1].file.closed
 
 
 async def test_a_slow_reader_within_the_deadline_gets_everything() -> None:
