@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from astrlite.envelope import JSON_CONTENT_TYPE, error
 from astrlite.errors import ApiError, business
 from astrlite.files import filenames, multipart, ranges, sniff
 from astrlite.files.attachments import AttachmentRow, AttachmentStore, FileRange, OpenedFile
@@ -294,20 +293,14 @@ def _file_response(request: Request, row: AttachmentRow, opened: OpenedFile) -> 
     chosen = ranges.parse_range(wanted, opened.size)
     if isinstance(chosen, ranges.RangeNotSatisfiable):
         opened.close()
-        return _not_satisfiable(chosen)
+        # An error like any other: the running profile's envelope (4.22 or 4.27).
+        content_range = chosen.content_range.encode()
+        raise ApiError(416, RANGE_NOT_SATISFIABLE, headers=((b"content-range", content_range),))
     if isinstance(chosen, ranges.PartialContent):
         headers.append((b"content-range", chosen.content_range.encode()))
         body = FileRange(opened, chosen.start, chosen.length)
         return Response(206, headers, body, content_length=chosen.length)
     return Response(200, headers, FileRange(opened, 0, opened.size), content_length=opened.size)
-
-
-def _not_satisfiable(chosen: ranges.RangeNotSatisfiable) -> Response:
-    headers: Headers = [
-        (b"content-type", JSON_CONTENT_TYPE),
-        (b"content-range", chosen.content_range.encode()),
-    ]
-    return Response(416, headers, error(RANGE_NOT_SATISFIABLE))
 
 
 def _presentation(row: AttachmentRow) -> tuple[str, str]:

@@ -250,3 +250,20 @@ def test_the_name_lookup_uses_the_index(srv: Running) -> None:
             ("x.png", "k"),
         ).fetchall()
     assert "attachments_by_stored_name" in " ".join(str(row) for row in plan)
+
+
+@pytest.mark.parametrize(
+    ("compat", "body"),
+    [
+        ("4.22", b'{"status":"error","message":"Range not satisfiable","data":null}\n'),
+        ("4.27", b'{"status":"error","message":"Range not satisfiable"}'),
+    ],
+)
+def test_an_unsatisfiable_range_answers_in_the_running_profiles_envelope(
+    compat: str, body: bytes
+) -> None:
+    with running_server(compat=compat) as srv:
+        attachment_id = upload(srv, b"0123456789", "digits.txt")["attachment_id"]
+        response = get(srv, f"/api/v1/files/{attachment_id}", headers={"Range": "bytes=10-"})
+        assert (response.status_code, response.headers["content-range"]) == (416, "bytes */10")
+        assert response.content == body
