@@ -25,7 +25,7 @@ from astrlite.principal import VALID_SCOPES
 from astrlite.runtime import StartupError, prepare_data_dir, start
 from astrlite.store import dbcli, keys
 from astrlite.store.db import StoreError, administer
-from astrlite.tuning import tune_malloc
+from astrlite.tuning import freeze_start_up_objects, tune_malloc
 
 COMMANDS = ("serve", "keys", "db", "help", "version")
 USAGE = """usage: astrlite [serve] [options]      run the server (astrlite help serve)
@@ -63,6 +63,7 @@ def _serve(opts: options.Options) -> int:
         return fail(str(error))
     with runtime:
         tune_malloc()
+        freeze_start_up_objects()
         print("\n".join(banner.lines(runtime.services, runtime.data_dir, runtime.url)), flush=True)
         if not runtime.services.keys.has_static_keys:
             with runtime.db.writer_connection() as conn:

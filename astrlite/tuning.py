@@ -3,11 +3,17 @@
 Uploads move through 256 KiB read buffers. With glibc's default thresholds, freeing
 them trims the heap and the next read grows it again: measured 35-40 % of the event
 loop's CPU in page faults during a 1 GiB upload. Raising the mmap and trim thresholds
-keeps those pages (upload throughput 0.38x -> 0.52x of a plain socket copy)."""
+keeps those pages (upload throughput 0.38x -> 0.52x of a plain socket copy).
+
+What start-up made (modules, the route table, configs) lives as long as the process,
+yet every full pass of the cyclic garbage collector walks it: under 32 concurrent chat
+turns that was a 10-17 ms pause about once a second, paid by every request in flight
+(`freeze_start_up_objects`)."""
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
 
 M_TRIM_THRESHOLD = -1
@@ -33,3 +39,8 @@ def tune_malloc() -> bool:
         mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
         and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     )
+
+
+def freeze_start_up_objects() -> None:
+    """Move every object made so far out of the collector's generations (gc.freeze)."""
+    gc.freeze()

@@ -91,10 +91,10 @@ class Run:
         "_done",
         "_finished",
         "_followers",
+        "_primary",
         "checkpoint_id",
         "framing",
         "owner",
-        "primary",
         "revision",
         "run_id",
         "session_id",
@@ -114,7 +114,7 @@ class Run:
         self.session_id = session_id
         self.owner = owner  # the session's creator (the turn's username)
         self.checkpoint_id = checkpoint_id
-        self.primary = primary
+        self._primary: EventStream | None = primary
         self.framing = framing  # how the events are encoded (SSE, or WebSocket frames)
         self.status = QUEUED
         self.revision = 0
@@ -122,8 +122,11 @@ class Run:
         # Made only when someone waits: a run lives as long as its stream, and 1,000
         # open streams must stay cheap.
         self._done: anyio.Event | None = None
-        self._content = DisplayContent()
-        self._followers: list[EventStream] = []
+        # A finished run lingers (ChatService.run) holding only what a follower is shown:
+        # its content, computed once. Thousands linger on a busy server, and each object
+        # they keep is one more for every full garbage collection to walk.
+        self._content: DisplayContent | dict[str, Any] = DisplayContent()
+        self._followers: list[EventStream] | None = None  # made for the first follower
 
     @property
     def finished(self) -> bool:
@@ -143,12 +146,16 @@ class Run:
             "llm_checkpoint_id": self.checkpoint_id,
             "status": self.status,
             "revision": self.revision,
-            "content": self._content.value(),
+            "content": content if isinstance(content := self._content, dict) else content.value(),
         }
 
     async def send(self, emits: Sequence[Emit], *, replayed: bool = True) -> None:
         """Send events ready together as one chunk to every stream. ``replayed``: the
-        events count as revisions and are shown in snapshots."""
+        events count as revisions and are shown in snapshots. Nothing is taken once the
+        run has finished."""
+        content, primary = self._content, self._primary
+        if isinstance(content, dict) or primary is None:
+            return
         framing = self.framing
         chunks = []
         for emit in emits:
@@ -157,11 +164,11 @@ class Run:
             chunks.append(framing.encode(emit.event) if wire is None else wire)
             if replayed:
                 self.revision += 1
-                self._content.feed(emit.event, emit.attachment_id)
+                content.feed(emit.event, emit.attachment_id)
         data = b"".join(chunks)
         if self._followers:  # only SSE runs are followed (ChatService.run)
             self._followers = [f for f in self._followers if f.offer(data)]
-        await self.primary.send(data)
+        await primary.send(data)
 
     def follow(self) -> EventStream:
         """A new follower: the snapshot now, then every later event; a finished run's
@@ -169,6 +176,8 @@ class Run:
         stream = EventStream(encode_event(run_snapshot_event(self.state())), FOLLOWER_BUFFER_CHUNKS)
         if self.finished:
             stream.finish(encode_event(end_event(self.run_id)))
+        elif self._followers is None:
+            self._followers = [stream]
         else:
             self._followers.append(stream)
         return stream
@@ -178,9 +187,12 @@ class Run:
         if self.finished:
             return
         self.status = status
-        for stream in (self.primary, *self._followers):
-            stream.finish(last)
-        self._followers = []
+        for stream in (self._primary, *(self._followers or ())):
+            if stream is not None:
+                stream.finish(last)
+        self._primary = self._followers = None
+        if isinstance(self._content, DisplayContent):
+            self._content = self._content.value()
         self._finished = True
         if self._done is not None:
             self._done.set()

@@ -3,6 +3,7 @@ once; a follower that stops reading is cut at its buffer limit while the run goe
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -78,6 +79,21 @@ async def test_a_finished_run_gives_its_snapshot_and_end() -> None:
     seen = await read_all(run.follow())
     assert [e["type"] for e in seen] == ["run_snapshot", "end"]
     assert seen[0]["data"]["status"] == "stopped"
+
+
+async def test_a_finished_run_keeps_its_content_and_lets_go_of_the_rest() -> None:
+    """Thousands of finished runs linger for followers: each holds no stream and no
+    accumulator, only the content it shows, and takes nothing more."""
+    run = new_run()
+    run.follow()
+    await run.send([delta("Hel"), delta("lo")])
+    run.finish("completed")
+    held = gc.get_referents(run)
+    assert not [o for o in held if isinstance(o, (EventStream, DisplayContent, list))]
+    await run.send([delta(" again")])  # after the end: dropped
+    state = run.state()
+    assert state["content"] == {"type": "bot", "message": [{"type": "plain", "text": "Hello"}]}
+    assert (state["status"], state["revision"]) == ("completed", 2)
 
 
 def test_display_content_keeps_arrival_order() -> None:
