@@ -35,7 +35,7 @@ from astrlite.chat.events import (
 )
 from astrlite.chat.framing import SSE, Framing
 from astrlite.chat.live import LiveTurn, ProactivePart, check_parts
-from astrlite.chat.runs import COMPLETED, RUNNING, STOPPED, Run
+from astrlite.chat.runs import COMPLETED, RUNNING, STOPPED, FinishedRun, Run
 from astrlite.chat.stream import EventStream
 from astrlite.chat.turn import Emit, StoreMedia, Turn
 from astrlite.chat.user_message import ParsedMessage
@@ -145,7 +145,13 @@ class ChatService:
         self._max_queue = max_queue
         self._profile = profile
         self._lanes: dict[str, _Lane] = {}
-        self._runs: dict[str, Run] = {}  # live and recently finished, by run id
+        self._runs: dict[str, Run] = {}  # live, by run id
+        # (owner, replay) of the SSE runs finished less than run_linger ago, by run id.
+        # Thousands linger on a busy server: as plain tuples of strings and bytes the
+        # garbage collector stops tracking them, so they cost its full collections
+        # nothing (kept as Runs, each full pause grew with the turn rate, to 10-35 ms
+        # under 32 concurrent turns).
+        self._ended: dict[str, tuple[str, bytes]] = {}
         self._expiring: list[tuple[float, str]] = []  # a heap of (expiry, run id)
         self.run_linger = RUN_LINGER_SECONDS
         self._metrics = metrics
@@ -190,12 +196,15 @@ class ChatService:
         self._runs[run.run_id] = run
         return stream
 
-    def run(self, run_id: str) -> Run | None:
+    def run(self, run_id: str) -> Run | FinishedRun | None:
         """A resumable run (one streamed as SSE, as in 4.27) that is live or finished
         less than ``run_linger`` seconds ago."""
         self._forget_expired()
         run = self._runs.get(run_id)
-        return run if run is not None and run.framing.sse else None
+        if run is not None:
+            return run if run.framing.sse else None
+        ended = self._ended.get(run_id)
+        return None if ended is None else FinishedRun(run_id, *ended)
 
     def active_runs(self, session_id: str) -> list[Run]:
         """The session's unfinished runs, in creation order (running first)."""
@@ -225,12 +234,15 @@ class ChatService:
 
     def _finished(self, run: Run, status: str) -> None:
         run.finish(status, run.framing.end(run.run_id))
-        heapq.heappush(self._expiring, (time.monotonic() + self.run_linger, run.run_id))
+        self._runs.pop(run.run_id, None)
+        if run.framing.sse:  # it may be resumed a while
+            self._ended[run.run_id] = (run.owner, run.replay())
+            heapq.heappush(self._expiring, (time.monotonic() + self.run_linger, run.run_id))
 
     def _forget_expired(self) -> None:
         now = time.monotonic()
         while self._expiring and self._expiring[0][0] <= now:
-            self._runs.pop(heapq.heappop(self._expiring)[1], None)
+            self._ended.pop(heapq.heappop(self._expiring)[1], None)
 
     def inject(self, session_id: str, parts: Sequence[ProactivePart]) -> bool:
         """Push a message into the session's running turn, for ``/api/v1/im/message``.

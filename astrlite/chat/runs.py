@@ -16,7 +16,7 @@ is the last event it includes); the events before it (``session_id``,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 
@@ -122,10 +122,7 @@ class Run:
         # Made only when someone waits: a run lives as long as its stream, and 1,000
         # open streams must stay cheap.
         self._done: anyio.Event | None = None
-        # A finished run lingers (ChatService.run) holding only what a follower is shown:
-        # its content, computed once. Thousands linger on a busy server, and each object
-        # they keep is one more for every full garbage collection to walk.
-        self._content: DisplayContent | dict[str, Any] = DisplayContent()
+        self._content = DisplayContent()
         self._followers: list[EventStream] | None = None  # made for the first follower
 
     @property
@@ -146,15 +143,15 @@ class Run:
             "llm_checkpoint_id": self.checkpoint_id,
             "status": self.status,
             "revision": self.revision,
-            "content": content if isinstance(content := self._content, dict) else content.value(),
+            "content": self._content.value(),
         }
 
     async def send(self, emits: Sequence[Emit], *, replayed: bool = True) -> None:
         """Send events ready together as one chunk to every stream. ``replayed``: the
         events count as revisions and are shown in snapshots. Nothing is taken once the
         run has finished."""
-        content, primary = self._content, self._primary
-        if isinstance(content, dict) or primary is None:
+        primary = self._primary
+        if primary is None:
             return
         framing = self.framing
         chunks = []
@@ -164,7 +161,7 @@ class Run:
             chunks.append(framing.encode(emit.event) if wire is None else wire)
             if replayed:
                 self.revision += 1
-                content.feed(emit.event, emit.attachment_id)
+                self._content.feed(emit.event, emit.attachment_id)
         data = b"".join(chunks)
         if self._followers:  # only SSE runs are followed (ChatService.run)
             self._followers = [f for f in self._followers if f.offer(data)]
@@ -182,6 +179,11 @@ class Run:
             self._followers.append(stream)
         return stream
 
+    def replay(self) -> bytes:
+        """What a follower of the finished run gets: its snapshot and ``end``, encoded."""
+        snapshot = encode_event(run_snapshot_event(self.state()))
+        return snapshot + encode_event(end_event(self.run_id))
+
     def finish(self, status: str, last: bytes = b"") -> None:
         """No more events after ``last`` (an ``end`` the run did not send itself)."""
         if self.finished:
@@ -191,8 +193,19 @@ class Run:
             if stream is not None:
                 stream.finish(last)
         self._primary = self._followers = None
-        if isinstance(self._content, DisplayContent):
-            self._content = self._content.value()
         self._finished = True
         if self._done is not None:
             self._done.set()
+
+
+class FinishedRun(NamedTuple):
+    """A finished SSE run, as ChatService.run hands it to a follower."""
+
+    run_id: str
+    owner: str  # the session's creator (the turn's username)
+    replay: bytes
+
+    def follow(self) -> EventStream:
+        stream = EventStream(self.replay, FOLLOWER_BUFFER_CHUNKS)
+        stream.finish()
+        return stream

@@ -11,7 +11,13 @@ import pytest
 
 from astrlite.chat.events import end_event, plain_event, run_started_event
 from astrlite.chat.framing import SSE
-from astrlite.chat.runs import FOLLOWER_BUFFER_CHUNKS, RUNNING, DisplayContent, Run
+from astrlite.chat.runs import (
+    FOLLOWER_BUFFER_CHUNKS,
+    RUNNING,
+    DisplayContent,
+    FinishedRun,
+    Run,
+)
 from astrlite.chat.stream import EventStream
 from astrlite.chat.turn import Emit
 
@@ -81,19 +87,25 @@ async def test_a_finished_run_gives_its_snapshot_and_end() -> None:
     assert seen[0]["data"]["status"] == "stopped"
 
 
-async def test_a_finished_run_keeps_its_content_and_lets_go_of_the_rest() -> None:
-    """Thousands of finished runs linger for followers: each holds no stream and no
-    accumulator, only the content it shows, and takes nothing more."""
+async def test_a_finished_run_lets_go_of_its_streams_and_takes_nothing_more() -> None:
     run = new_run()
     run.follow()
     await run.send([delta("Hel"), delta("lo")])
     run.finish("completed")
-    held = gc.get_referents(run)
-    assert not [o for o in held if isinstance(o, (EventStream, DisplayContent, list))]
+    assert not [o for o in gc.get_referents(run) if isinstance(o, (EventStream, list))]
     await run.send([delta(" again")])  # after the end: dropped
     state = run.state()
     assert state["content"] == {"type": "bot", "message": [{"type": "plain", "text": "Hello"}]}
     assert (state["status"], state["revision"]) == ("completed", 2)
+
+
+async def test_a_finished_runs_replay_is_its_snapshot_and_end() -> None:
+    run = new_run()
+    await run.send([delta("x")])
+    run.finish("stopped")
+    seen = await read_all(FinishedRun(MID, "alice", run.replay()).follow())
+    assert [e["type"] for e in seen] == ["run_snapshot", "end"]
+    assert seen[0]["data"] == run.state()
 
 
 def test_display_content_keeps_arrival_order() -> None:
