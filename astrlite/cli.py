@@ -23,7 +23,7 @@ from astrlite import __version__, options
 from astrlite.operations import banner, logs
 from astrlite.principal import VALID_SCOPES
 from astrlite.runtime import StartupError, prepare_data_dir, start
-from astrlite.store import dbcli, keys
+from astrlite.store import keys
 from astrlite.store.db import StoreError, administer
 from astrlite.tuning import freeze_start_up_objects, tune_malloc
 
@@ -206,6 +206,8 @@ def help_command(topic: list[str]) -> int:
     elif topic[:1] == ["keys"]:
         _keys_parser().print_help()
     elif topic[:1] == ["db"]:
+        from astrlite.store import dbcli
+
         dbcli.parser().print_help()
     else:
         print(USAGE)
@@ -241,5 +243,7 @@ def _dispatch(args: list[str]) -> int:
     if command == "keys":
         return keys_command(before + rest)
     if command == "db":
+        from astrlite.store import dbcli  # not loaded by `serve`
+
         return dbcli.main(before + rest)
     return serve(before + rest)

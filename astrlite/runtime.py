@@ -16,7 +16,7 @@ from astrlite.background import Background
 from astrlite.chat.admins import AdminIds
 from astrlite.compat import PROFILES
 from astrlite.endpoints.routes import build_table
-from astrlite.files.attachments import AttachmentStore
+from astrlite.files import prepare_incoming
 from astrlite.http.app import App
 from astrlite.http.cors import parse_origins
 from astrlite.http.router import Router, RouteTable
@@ -32,6 +32,7 @@ from astrlite.store.health import HealthProbe
 
 if TYPE_CHECKING:
     from astrlite.chat.runner import ChatService
+    from astrlite.files.attachments import AttachmentStore
     from astrlite.outbound.registry import ClientRegistry
 
 
@@ -181,8 +182,14 @@ def _services(
     background: Background,
     extra_keys: list[str],
 ) -> Services:
-    attachments = AttachmentStore(db, data_dir)
-    attachments.remove_leftovers()
+    prepare_incoming(data_dir)
+
+    def attachment_store() -> AttachmentStore:
+        from astrlite.files.attachments import AttachmentStore
+
+        return AttachmentStore(db, data_dir)
+
+    attachments = OnFirstUse(attachment_store)
     metrics = Metrics() if options.metrics else None
     profile = PROFILES[options.compat]
 
@@ -195,7 +202,7 @@ def _services(
             profile=profile,
             store=ChatStore(db),
             sessions=SessionStore(db),
-            attachments=attachments,
+            attachments=attachments(),
             configs=config_set,
             providers=providers,
             background=background,

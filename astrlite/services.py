@@ -24,8 +24,8 @@ T = TypeVar("T")
 
 
 class OnFirstUse(Generic[T]):
-    """A service made by ``make`` when it is first asked for. For what an idle server does
-    not need: the chat runner's modules cost tens of milliseconds at start-up."""
+    """A service made by ``make`` when it is first asked for, for what an idle server does
+    not need (the chat runner's modules cost tens of milliseconds of start-up)."""
 
     __slots__ = ("_made", "_make")
 
@@ -49,7 +49,7 @@ class Services:
     options: Options
     configs: ConfigSet
     keys: KeyVerifier
-    attachments: AttachmentStore
+    attachment_store: OnFirstUse[AttachmentStore]
     chat_service: OnFirstUse[ChatService]
     platforms: Platforms
     admins: AdminIds
@@ -57,6 +57,11 @@ class Services:
     health: HealthProbe
     metrics: Metrics | None  # --metrics
     profile: Profile  # the AstrBot version spoken on the wire (--compat)
+
+    # Made on first use: an idle server loads neither (their modules cost start-up time).
+    @property
+    def attachments(self) -> AttachmentStore:
+        return self.attachment_store()
 
     @property
     def chat(self) -> ChatService:

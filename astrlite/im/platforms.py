@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from astrlite.configs import WEBCHAT, Config
-from astrlite.im.base import Outgoing, Platform
 from astrlite.im.outbox import OutboxLog, OutboxPlatform
 
 if TYPE_CHECKING:
     from astrlite.chat.runner import ChatService
+    from astrlite.im.base import Outgoing, Platform
     from astrlite.outbound.registry import ClientRegistry
 
 OUTBOX = "outbox"
@@ -27,7 +27,7 @@ OUTBOX = "outbox"
 # The HTTP client (and ssl) load only when a platform that talks HTTP is configured:
 # a server without one starts faster and smaller.
 ClientsFactory = Callable[[], "ClientRegistry"]
-Builder = Callable[[Mapping[str, Any], Path, ClientsFactory, OutboxLog], Platform]
+Builder = Callable[[Mapping[str, Any], Path, ClientsFactory, OutboxLog], "Platform"]
 
 
 def _telegram(

@@ -64,6 +64,9 @@ DEFERRED = (
     "astrlite.im.webchat",  # made on its first send
     "astrlite.im.outgoing_message",
     "astrlite.store.sweeper",  # only with --retention-days or --max-attachment-bytes
+    "astrlite.files.attachments",  # the attachment store: made on first use
+    "astrlite.files.ranges",
+    "astrlite.store.dbcli",  # `astrlite db`
     "importlib.resources",  # the page's files: read when first asked for
 )
 OPENAI_CONFIG = {
