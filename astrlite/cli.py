@@ -200,9 +200,7 @@ def split_command(args: list[str]) -> tuple[str | None, list[str], list[str]]:
 
 def help_command(topic: list[str]) -> int:
     if topic[:1] == ["serve"]:
-        parser = argparse.ArgumentParser(prog="astrlite serve")
-        options.add_arguments(parser)
-        parser.print_help()
+        options.parser().print_help()
     elif topic[:1] == ["keys"]:
         _keys_parser().print_help()
     elif topic[:1] == ["db"]:
