@@ -8,7 +8,6 @@ one line that names the option and what it accepts.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import logging
 import os
@@ -230,6 +229,8 @@ def _dispatch(args: list[str]) -> int:
         return 0
     command, before, rest = split_command(args)
     if command is None and rest:
+        import difflib  # only for a misspelt command
+
         close = difflib.get_close_matches(rest[0], COMMANDS, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         return fail(f"unknown command {rest[0]!r}{hint}; commands: {', '.join(COMMANDS)}", 2)

@@ -7,7 +7,6 @@ is overridable by exactly one flag and one environment variable.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -230,6 +229,8 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     warnings = []
     for name in sorted(environ):
         if name.startswith("ASTRLITE_") and name not in known:
+            import difflib  # only for a misspelt variable
+
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]}?" if close else ""
             warnings.append(f"unknown environment variable {name} is ignored{hint}")
