@@ -8,7 +8,6 @@ one line that names the option and what it accepts.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ from astrlite import __version__, options
 from astrlite.operations import banner, logs
 from astrlite.principal import VALID_SCOPES
 from astrlite.runtime import StartupError, prepare_data_dir, start
-from astrlite.store import dbcli, keys
+from astrlite.store import keys
 from astrlite.store.db import StoreError, administer
 from astrlite.tuning import freeze_start_up_objects, tune_malloc
 
@@ -200,12 +199,12 @@ def split_command(args: list[str]) -> tuple[str | None, list[str], list[str]]:
 
 def help_command(topic: list[str]) -> int:
     if topic[:1] == ["serve"]:
-        parser = argparse.ArgumentParser(prog="astrlite serve")
-        options.add_arguments(parser)
-        parser.print_help()
+        options.parser().print_help()
     elif topic[:1] == ["keys"]:
         _keys_parser().print_help()
     elif topic[:1] == ["db"]:
+        from astrlite.store import dbcli
+
         dbcli.parser().print_help()
     else:
         print(USAGE)
@@ -230,6 +229,8 @@ def _dispatch(args: list[str]) -> int:
         return 0
     command, before, rest = split_command(args)
     if command is None and rest:
+        import difflib  # only for a misspelt command
+
         close = difflib.get_close_matches(rest[0], COMMANDS, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         return fail(f"unknown command {rest[0]!r}{hint}; commands: {', '.join(COMMANDS)}", 2)
@@ -241,5 +242,7 @@ def _dispatch(args: list[str]) -> int:
     if command == "keys":
         return keys_command(before + rest)
     if command == "db":
+        from astrlite.store import dbcli  # not loaded by `serve`
+
         return dbcli.main(before + rest)
     return serve(before + rest)

@@ -7,8 +7,8 @@ is overridable by exactly one flag and one environment variable.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -229,6 +229,8 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     warnings = []
     for name in sorted(environ):
         if name.startswith("ASTRLITE_") and name not in known:
+            import difflib  # only for a misspelt variable
+
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]}?" if close else ""
             warnings.append(f"unknown environment variable {name} is ignored{hint}")
@@ -265,7 +267,34 @@ def resolve(namespace: argparse.Namespace, environ: Mapping[str, str]) -> Option
     return Options(**values)
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's own, sized to the terminal without ``shutil``: argparse imports it (and
+    bz2, lzma and zlib with it: ~0.5 MiB of memory) for every parser it builds."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=terminal_columns() - 2)
+
+
+def terminal_columns() -> int:
+    """As shutil.get_terminal_size: $COLUMNS, else the terminal's width, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0 and sys.__stdout__ is not None:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+def parser() -> argparse.ArgumentParser:
+    """`astrlite serve`'s parser."""
+    made = argparse.ArgumentParser(prog="astrlite serve", formatter_class=HelpFormatter)
+    add_arguments(made)
+    return made
+
+
 def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Options:
-    parser = argparse.ArgumentParser(prog="astrlite serve")
-    add_arguments(parser)
-    return resolve(parser.parse_args(list(argv)), os.environ if environ is None else environ)
+    return resolve(parser().parse_args(list(argv)), os.environ if environ is None else environ)

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING
 from astrlite import configs
 from astrlite.background import Background
 from astrlite.chat.admins import AdminIds
-from astrlite.chat.runner import ChatService
 from astrlite.compat import PROFILES
 from astrlite.endpoints.routes import build_table
-from astrlite.files.attachments import AttachmentStore
+from astrlite.files import prepare_incoming
 from astrlite.http.app import App
 from astrlite.http.cors import parse_origins
 from astrlite.http.router import Router, RouteTable
@@ -26,15 +25,14 @@ from astrlite.im.platforms import Platforms
 from astrlite.operations.metrics import Metrics
 from astrlite.options import Options
 from astrlite.providers.registry import ProviderSet
-from astrlite.services import Services
+from astrlite.services import OnFirstUse, Services
 from astrlite.store import keys
-from astrlite.store.chat import ChatStore
 from astrlite.store.db import Database, StoreError
 from astrlite.store.health import HealthProbe
-from astrlite.store.sessions import SessionStore
-from astrlite.store.sweeper import Limits, Sweeper
 
 if TYPE_CHECKING:
+    from astrlite.chat.runner import ChatService
+    from astrlite.files.attachments import AttachmentStore
     from astrlite.outbound.registry import ClientRegistry
 
 
@@ -184,33 +182,56 @@ def _services(
     background: Background,
     extra_keys: list[str],
 ) -> Services:
-    attachments = AttachmentStore(db, data_dir)
-    attachments.remove_leftovers()
+    prepare_incoming(data_dir)
+
+    def attachment_store() -> AttachmentStore:
+        from astrlite.files.attachments import AttachmentStore
+
+        return AttachmentStore(db, data_dir)
+
+    attachments = OnFirstUse(attachment_store)
     metrics = Metrics() if options.metrics else None
     profile = PROFILES[options.compat]
-    chat = ChatService(
-        profile=profile,
-        store=ChatStore(db),
-        sessions=SessionStore(db),
-        attachments=attachments,
-        configs=config_set,
-        providers=providers,
-        background=background,
-        max_queue=options.max_session_queue,
-        metrics=metrics,
-    )
+
+    def chat_service() -> ChatService:
+        from astrlite.chat.runner import ChatService
+        from astrlite.store.chat import ChatStore
+        from astrlite.store.sessions import SessionStore
+
+        return ChatService(
+            profile=profile,
+            store=ChatStore(db),
+            sessions=SessionStore(db),
+            attachments=attachments(),
+            configs=config_set,
+            providers=providers,
+            background=background,
+            max_queue=options.max_session_queue,
+            metrics=metrics,
+        )
+
+    # Made on the first chat request or send to the web chat: an idle server does not
+    # load the chat runner.
+    chat = OnFirstUse(chat_service)
     try:
         platforms = Platforms.build(config_set.default, data_dir, chat, clients)
     except ValueError as error:  # a platform entry that cannot work
         raise StartupError(str(error)) from None
     verifier = keys.KeyVerifier(db, extra_keys)
     if metrics is not None:
-        metrics.gauge("queued_turns", "Chat turns waiting for their session.", chat.queued)
+        metrics.gauge(
+            "queued_turns",
+            "Chat turns waiting for their session.",
+            lambda: 0 if chat.made is None else chat.made.queued(),
+        )
         metrics.gauge("database_size_bytes", "The database with its write-ahead log.", db.size)
     health = HealthProbe(db, data_dir)
     admins = AdminIds.of(config_set, profile.default_admins_id, data_dir)
-    limits = Limits(options.retention_days, options.max_attachment_bytes)
-    if limits.active:
+    if options.retention_days > 0 or options.max_attachment_bytes > 0:
+        # Loaded only when a limit is set (F23): most servers keep everything.
+        from astrlite.store.sweeper import Limits, Sweeper
+
+        limits = Limits(options.retention_days, options.max_attachment_bytes)
         background.while_serving(Sweeper(db, data_dir, limits).run)
     return Services(
         options,

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
-from astrlite.files.ranges import etag_matches
 from astrlite.http.request import Request
 from astrlite.http.response import Headers, Response
 from astrlite.http.router import Handler
@@ -63,10 +62,16 @@ def load(filename: str, content_type: bytes) -> Asset:
     return Asset(body, content_type, etag)
 
 
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    from astrlite.files.ranges import etag_matches  # loaded on the first revalidation
+
+    return etag_matches(if_none_match, etag)
+
+
 def respond(request: Request, file: Asset) -> Response:
     validators: Headers = [(b"etag", file.etag.encode()), (b"cache-control", CACHE_CONTROL)]
     if_none_match = request.header(b"if-none-match")
-    if if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), file.etag):
+    if if_none_match is not None and _etag_matches(if_none_match.decode("latin-1"), file.etag):
         return Response(304, [*validators, *SECURITY_HEADERS])
     headers: Headers = [(b"content-type", file.content_type), *validators, *SECURITY_HEADERS]
     return Response(200, headers, file.body)

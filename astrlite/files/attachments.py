@@ -20,14 +20,12 @@ from typing import BinaryIO
 import anyio.to_thread
 
 from astrlite import sources
-from astrlite.files import filenames, sniff
+from astrlite.files import ATTACHMENTS_DIR, INCOMING_DIR, filenames, sniff
 from astrlite.store import clock
 from astrlite.store.db import Database
 
 log = logging.getLogger("astrlite")
 
-ATTACHMENTS_DIR = "attachments"
-INCOMING_DIR = ".incoming"
 COPY_CHUNK = 1024 * 1024
 # The last component of `path`, spelled exactly as the index of schema migration 2.
 STORED_NAME_SQL = "replace(path, rtrim(path, replace(path, '/', '')), '')"
@@ -89,14 +87,6 @@ class AttachmentStore:
         self.root = data_dir / ATTACHMENTS_DIR
         self.incoming = self.root / INCOMING_DIR
         self.incoming.mkdir(parents=True, exist_ok=True)
-
-    def remove_leftovers(self) -> int:
-        """Delete temporary files of uploads that never finished (a crash, a kill)."""
-        removed = 0
-        for leftover in self.incoming.iterdir():
-            leftover.unlink(missing_ok=True)
-            removed += 1
-        return removed
 
     def get(self, attachment_id: str, owner_key_id: str) -> AttachmentRow | None:
         """The row, if it exists and belongs to this key (F11); None otherwise."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from astrlite.im.outgoing_message import Message, ReplyCheck
-from astrlite.im.umo import Umo
+if TYPE_CHECKING:
+    from astrlite.im.outgoing_message import Message, ReplyCheck
+    from astrlite.im.umo import Umo
 
 
 class SendError(Exception):

@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from astrlite.im.base import Outgoing
-from astrlite.im.outgoing_message import ReplyCheck, describe
-from astrlite.im.umo import Umo
 from astrlite.outbound.entries import Entry
 from astrlite.store import clock
+
+if TYPE_CHECKING:
+    from astrlite.im.base import Outgoing
+    from astrlite.im.outgoing_message import ReplyCheck
+    from astrlite.im.umo import Umo
 
 # A test sends tens of messages; the bound only keeps a long-lived fixture server (one
 # per test session) from growing without end.
@@ -69,5 +71,8 @@ class OutboxPlatform:
         return None
 
     async def send(self, outgoing: Outgoing) -> None:
+        # Sends load the message parts' module (a server that never sends does not).
+        from astrlite.im.outgoing_message import describe
+
         message = tuple(describe(part) for part in outgoing.message.parts)
         self._log.add(Recorded(self._id, str(outgoing.umo), message, clock.now_iso()))

@@ -14,13 +14,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from astrlite.chat.runner import ChatService
 from astrlite.configs import WEBCHAT, Config
-from astrlite.im.base import Outgoing, Platform
 from astrlite.im.outbox import OutboxLog, OutboxPlatform
-from astrlite.im.webchat import WebchatPlatform
 
 if TYPE_CHECKING:
+    from astrlite.chat.runner import ChatService
+    from astrlite.im.base import Outgoing, Platform
     from astrlite.outbound.registry import ClientRegistry
 
 OUTBOX = "outbox"
@@ -28,7 +27,7 @@ OUTBOX = "outbox"
 # The HTTP client (and ssl) load only when a platform that talks HTTP is configured:
 # a server without one starts faster and smaller.
 ClientsFactory = Callable[[], "ClientRegistry"]
-Builder = Callable[[Mapping[str, Any], Path, ClientsFactory, OutboxLog], Platform]
+Builder = Callable[[Mapping[str, Any], Path, ClientsFactory, OutboxLog], "Platform"]
 
 
 def _telegram(
@@ -69,17 +68,25 @@ class Platforms:
         running: Mapping[str, Platform],
         outbox_ids: frozenset[str],
         outbox: OutboxLog,
+        chat: Callable[[], ChatService],
     ) -> None:
         self._running = running
         self.outbox_ids = outbox_ids  # configured outbox platforms, enabled or not
         self.outbox = outbox  # what every running outbox platform recorded
+        self._chat = chat
+        self._webchat: list[Platform] = []
 
     @classmethod
     def build(
-        cls, config: Config, data_dir: Path, chat: ChatService, clients: ClientsFactory
+        cls,
+        config: Config,
+        data_dir: Path,
+        chat: Callable[[], ChatService],
+        clients: ClientsFactory,
     ) -> Platforms:
-        """ValueError ``<config file>: platforms[i]: <problem>`` for an entry that fails."""
-        running: dict[str, Platform] = {WEBCHAT: WebchatPlatform(chat)}
+        """ValueError ``<config file>: platforms[i]: <problem>`` for an entry that fails.
+        ``chat``: the chat service, asked for on the first send to the web chat."""
+        running: dict[str, Platform] = {}
         outbox_ids: set[str] = set()
         seen: set[str] = set()
         log = OutboxLog()
@@ -99,10 +106,21 @@ class Platforms:
                 running[platform_id] = BUILDERS[raw["type"]](raw, data_dir, clients, log)
             except ValueError as error:
                 raise ValueError(f"{where}: {error}") from None
-        return cls(running, frozenset(outbox_ids), log)
+        return cls(running, frozenset(outbox_ids), log, chat)
 
     def running(self, platform_id: str) -> Platform | None:
+        if platform_id == WEBCHAT:
+            return self.webchat()
         return self._running.get(platform_id)
+
+    def webchat(self) -> Platform:
+        """The built-in web chat, made on its first send (it needs the chat runner, which
+        an idle server does not load)."""
+        if not self._webchat:
+            from astrlite.im.webchat import WebchatPlatform
+
+            self._webchat.append(WebchatPlatform(self._chat()))
+        return self._webchat[0]
 
     async def send(self, platform: Platform, outgoing: Outgoing) -> None:
         """Send through a running platform (SendError when it fails)."""

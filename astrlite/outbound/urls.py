@@ -42,11 +42,23 @@ def _bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _wire_host(host: str) -> str:
+    """The host as sent: IDNA for a non-ASCII name. An ASCII name gets the idna codec's
+    own checks (each label 1-63 characters; a final dot allowed) without loading it:
+    the codec brings stringprep and unicodedata (~0.1 MiB) into every start-up."""
+    if not host.isascii():
+        return host.encode("idna").decode("ascii")
+    *labels, last = host.split(".")
+    if not all(0 < len(label) < 64 for label in labels) or len(last) >= 64:
+        raise UnicodeError("label empty or too long")
+    return host
+
+
 def parse_url(url: str) -> Url:
     try:
         parts = urlsplit(url)
         port = parts.port
-        host = (parts.hostname or "").encode("idna").decode("ascii")
+        host = _wire_host(parts.hostname or "")
     except (ValueError, UnicodeError) as exc:
         raise HttpClientError(f"invalid URL {url!r}: {exc}") from None
     if parts.scheme not in DEFAULT_PORTS:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,6 @@ import anyio
 
 from astrlite import __version__
 from astrlite.outbound import HttpClientError
-from astrlite.outbound.entries import CONNECTION_KEYS, ConnectionSettings, Entry
 from astrlite.outbound.registry import ClientGetter, ClientRegistry
 from astrlite.providers.base import (
     Attachment,
@@ -32,6 +30,7 @@ from astrlite.providers.base import (
     TextDelta,
     Usage,
 )
+from astrlite.providers.openai_config import OpenAIConfig
 from astrlite.sse import SseDecoder, SseError
 
 if TYPE_CHECKING:
@@ -48,37 +47,6 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 ERROR_TEXT_CHARS = 200
 # OpenAI's limit for one image; a larger one is described in text instead of sent.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-
-DEFAULT_TIMEOUT = 60.0
-
-
-KEYS = ("base_url", "api_key", "model", *CONNECTION_KEYS, "verify")
-DEFAULT_CONNECTION = ConnectionSettings(DEFAULT_TIMEOUT, None, None)
-
-
-@dataclass(frozen=True, slots=True)
-class OpenAIConfig:
-    id: str
-    base_url: str
-    model: str
-    api_key: str = ""
-    # timeout (for connecting and between reads), ca_file, proxy, verify
-    connection: ConnectionSettings = DEFAULT_CONNECTION
-
-    @classmethod
-    def from_entry(cls, raw: Mapping[str, Any], data_dir: str | Path = ".") -> OpenAIConfig:
-        """Validate a config entry; ValueError("<key>: <problem>") when it is wrong.
-
-        A relative ca_file is taken relative to data_dir.
-        """
-        entry = Entry(raw, KEYS, "provider")
-        return cls(
-            id=entry.id,
-            base_url=entry.url("base_url"),
-            model=entry.text("model"),
-            api_key=entry.token("api_key", required=False),
-            connection=entry.connection(data_dir, DEFAULT_TIMEOUT),
-        )
 
 
 class OpenAIProvider:

@@ -1,7 +1,10 @@
-"""The providers of every config, built once at start-up from their ``providers`` entries.
+"""The providers of every config, checked once at start-up from their ``providers``
+entries and made on first use.
 
-Building reads scripted rules files and TLS settings, so a broken entry stops the start
-with the config file and the problem instead of failing a chat later.
+Checking reads scripted rules files and TLS settings, so a broken entry stops the start
+with the config file and the problem instead of failing a chat later. Making an
+``openai`` or ``echo`` provider waits for the first turn that asks for it: an idle server
+does not load the provider modules.
 """
 
 from __future__ import annotations
@@ -11,39 +14,61 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from astrlite.configs import Config, ConfigSet
-from astrlite.providers.base import Provider
-from astrlite.providers.echo import EchoProvider
 
 if TYPE_CHECKING:
     from astrlite.outbound.registry import ClientRegistry
+    from astrlite.providers.base import Provider
 
 ClientsFactory = Callable[[], "ClientRegistry"]
-Builder = Callable[[Mapping[str, Any], Path, ClientsFactory], Provider]
+Maker = Callable[[], "Provider"]
+# Checks an entry (ValueError with the problem) and says how to make its provider.
+Builder = Callable[[Mapping[str, Any], Path, ClientsFactory], Maker]
 
 
-def _scripted(entry: Mapping[str, Any], data_dir: Path, clients: ClientsFactory) -> Provider:
+def _echo(entry: Mapping[str, Any], data_dir: Path, clients: ClientsFactory) -> Maker:
+    provider_id = entry["id"]
+
+    def make() -> Provider:
+        from astrlite.providers.echo import EchoProvider
+
+        return EchoProvider(provider_id)
+
+    return make
+
+
+def _scripted(entry: Mapping[str, Any], data_dir: Path, clients: ClientsFactory) -> Maker:
     from astrlite.providers.scripted import ScriptedProvider  # loaded only when configured
 
-    return ScriptedProvider.from_file(entry["id"], entry["rules_file"], data_dir)
+    provider = ScriptedProvider.from_file(entry["id"], entry["rules_file"], data_dir)
+    return lambda: provider
 
 
-def _openai(entry: Mapping[str, Any], data_dir: Path, clients: ClientsFactory) -> Provider:
-    # Loaded only when configured: the HTTP client and ssl cost start-up time and memory.
-    from astrlite.providers.openai import OpenAIProvider
+def _openai(entry: Mapping[str, Any], data_dir: Path, clients: ClientsFactory) -> Maker:
+    from astrlite.providers.openai_config import OpenAIConfig
 
-    return OpenAIProvider.from_entry(entry, data_dir, clients())
+    config = OpenAIConfig.from_entry(entry, data_dir)
+    client = clients().client_for(config.connection)  # loads a custom ca_file now
+
+    def make() -> Provider:
+        # The provider's module, the HTTP client and ssl load on the first turn.
+        from astrlite.providers.openai import OpenAIProvider
+
+        return OpenAIProvider(config, client)
+
+    return make
 
 
 BUILDERS: Mapping[str, Builder] = {
-    "echo": lambda entry, data_dir, clients: EchoProvider(entry["id"]),
+    "echo": _echo,
     "scripted": _scripted,
     "openai": _openai,
 }
 
 
 class ProviderSet:
-    def __init__(self, by_config: Mapping[str, Mapping[str, Provider]]) -> None:
-        self._by_config = by_config
+    def __init__(self, by_config: Mapping[str, Mapping[str, Maker]]) -> None:
+        self._makers = by_config
+        self._made: dict[tuple[str, str], Provider] = {}
 
     @classmethod
     def build(cls, configs: ConfigSet, data_dir: Path, clients: ClientsFactory) -> ProviderSet:
@@ -53,11 +78,17 @@ class ProviderSet:
         )
 
     def get(self, config_id: str, provider_id: str) -> Provider | None:
-        return self._by_config.get(config_id, {}).get(provider_id)
+        made = self._made.get((config_id, provider_id))
+        if made is None:
+            maker = self._makers.get(config_id, {}).get(provider_id)
+            if maker is None:
+                return None
+            made = self._made[config_id, provider_id] = maker()
+        return made
 
 
-def _build_config(config: Config, data_dir: Path, clients: ClientsFactory) -> dict[str, Provider]:
-    built: dict[str, Provider] = {}
+def _build_config(config: Config, data_dir: Path, clients: ClientsFactory) -> dict[str, Maker]:
+    built: dict[str, Maker] = {}
     for index, entry in enumerate(config.providers):
         try:
             built[entry["id"]] = BUILDERS[entry["type"]](entry, data_dir, clients)

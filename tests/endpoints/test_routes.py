@@ -52,8 +52,21 @@ DEFERRED = (
     "astrlite.endpoints.chat_ws",
     "astrlite.endpoints.files",
     "astrlite.endpoints.sessions",
+    "astrlite.endpoints.im_message",
     "astrlite.http.websocket",
     "astrlite.outbound.client",  # an openai provider's client: made when it first sends
+    # The chat runner and what only a turn needs: made on the first chat request.
+    "astrlite.chat.runner",
+    "astrlite.chat.turn",
+    "astrlite.store.chat",
+    "astrlite.providers.base",
+    "astrlite.providers.openai",  # the provider: its entry is checked at start
+    "astrlite.im.webchat",  # made on its first send
+    "astrlite.im.outgoing_message",
+    "astrlite.store.sweeper",  # only with --retention-days or --max-attachment-bytes
+    "astrlite.files.attachments",  # the attachment store: made on first use
+    "astrlite.files.ranges",
+    "astrlite.store.dbcli",  # `astrlite db`
     "importlib.resources",  # the page's files: read when first asked for
 )
 OPENAI_CONFIG = {
@@ -84,8 +97,59 @@ def test_a_started_server_has_not_imported_what_only_later_routes_need(tmp_path:
         [sys.executable, "-c", PROBE, str(tmp_path)], capture_output=True, text=True, check=True
     )
     loaded = set(json.loads(probe.stdout))
-    assert {"astrlite.endpoints.im", "astrlite.providers.openai"} <= loaded  # the probe works
+    assert {"astrlite.endpoints.im", "astrlite.providers.openai_config"} <= loaded  # it works
     assert not loaded & set(DEFERRED), loaded & set(DEFERRED)
+
+
+PROBE_SERVED = """
+import json, socket, sys
+import anyio
+from astrlite.options import Options
+from astrlite.runtime import start
+
+data_dir, key = sys.argv[1:]
+ASK = "\\r\\n".join(
+    ["GET /api/v1/im/bots HTTP/1.1", "Host: t", f"X-API-Key: {key}", "Connection: close", "", ""]
+)
+
+def ask(address):
+    with socket.socket() as sock:  # not create_connection: its getaddrinfo loads the idna codec
+        sock.connect(address)
+        sock.sendall(ASK.encode())
+        return b"".join(iter(lambda: sock.recv(65536), b""))
+
+async def main(runtime):
+    async with anyio.create_task_group() as group:
+        group.start_soon(runtime.server.serve)
+        answer = await anyio.to_thread.run_sync(ask, runtime.server.sock.getsockname()[:2])
+        loaded = sorted(sys.modules)
+        runtime.server.stop()
+    print(json.dumps({"status": answer.split(b" ", 2)[1].decode(), "modules": loaded}))
+
+with start(Options(port=0, data_dir=data_dir), {"ASTRLITE_API_KEY": key}) as runtime:
+    anyio.run(main, runtime)
+"""
+
+
+def test_the_first_authenticated_answer_loads_no_chat_runner_nor_provider(tmp_path: Path) -> None:
+    # Issue 17: with an openai provider configured, a served server has answered its first
+    # authenticated request without loading what only a chat turn, a send or an upload needs.
+    (tmp_path / "config.json").write_text(json.dumps(OPENAI_CONFIG))
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE_SERVED, str(tmp_path), TEST_KEY],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    served = json.loads(probe.stdout)
+    assert served["status"] == "200"
+    loaded = set(served["modules"])
+    assert {"astrlite.endpoints.im", "astrlite.http.connection"} <= loaded  # it served
+    assert not loaded & set(DEFERRED), loaded & set(DEFERRED)
+    # Nor what only a misspelt option or `--help` needs: shutil (with bz2 and lzma),
+    # the idna codec (with unicodedata), difflib.
+    assert not loaded & {"shutil", "bz2", "lzma", "encodings.idna", "unicodedata", "difflib"}
 
 
 def test_a_later_route_answers_on_first_use() -> None:

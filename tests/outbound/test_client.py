@@ -134,6 +134,32 @@ def test_parse_url_rejects(url: str) -> None:
         parse_url(url)
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "h",
+        "api.example.com",
+        "x.",
+        "a..b",
+        ".x",
+        "a" * 63 + ".io",
+        "a" * 64 + ".io",
+        "io." + "a" * 64,
+    ],
+)
+def test_an_ascii_host_is_checked_as_the_idna_codec_checks_it(host: str) -> None:
+    # parse_url does not load the codec for an ASCII host; the outcome is the codec's.
+    try:
+        expected: str | None = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        expected = None
+    try:
+        got: str | None = parse_url(f"http://{host}/").host
+    except HttpClientError:
+        got = None
+    assert got == expected
+
+
 def test_parse_proxy() -> None:
     assert parse_proxy("http://127.0.0.1:3128") == Proxy("127.0.0.1", 3128)
     assert parse_proxy("proxy.local:8080") == Proxy("proxy.local", 8080)
