@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from astrlite import envelope
 from astrlite.compat import SEED, Envelope
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 Headers = list[tuple[bytes, bytes]]
 
 
-@runtime_checkable
 class FileBody(Protocol):
     """A body that is a slice of an open file. The connection sends it with sendfile (no
     copy through Python) instead of iterating it, then closes it like any streamed body.
