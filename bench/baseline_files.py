@@ -13,19 +13,16 @@ it used sendfile. Any other path answers a small 200 (the readiness probe).
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
 from typing import Any
+
+from bench.baseline_sse import Receive, Send
 
 PATH = os.environ.get("BENCH_FILES_PATH", "baseline-files.bin")
 CHUNK = 1024 * 1024
 OK = b"ok\n"
 
 
-async def app(
-    scope: dict[str, Any],
-    receive: Callable[[], Awaitable[dict[str, Any]]],
-    send: Callable[[dict[str, Any]], Awaitable[None]],
-) -> None:
+async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     if scope["path"] == "/file" and scope["method"] == "POST":
@@ -54,7 +51,7 @@ async def app(
         await _small(send, OK)
 
 
-async def _small(send: Callable[[dict[str, Any]], Awaitable[None]], body: bytes) -> None:
+async def _small(send: Send, body: bytes) -> None:
     headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
