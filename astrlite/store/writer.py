@@ -97,7 +97,8 @@ class Writer:
     def _commit_small(self) -> None:
         jobs, self._small = self._small, []
         conn = self._loop_conn
-        assert conn is not None
+        if not jobs or conn is None:  # close() handed them to the thread meanwhile
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:  # the write lock is taken: wait on the thread

@@ -3,6 +3,7 @@ loop and on the reader pool, the scale migration. A real database in tmp_path.""
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import sqlite3
@@ -268,6 +269,29 @@ async def test_small_writes_wait_on_the_thread_while_another_writer_holds_the_lo
     other.close()
     assert db.reader.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1
     assert threads and threads[-1] != threading.get_ident()  # done by the writer thread
+
+
+async def test_small_writes_waiting_at_close_are_committed_by_the_thread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(tmp_path)
+    make_table(db)
+    outcome: list[object] = []
+
+    async def write() -> None:
+        outcome.append(
+            await db.write(lambda conn: conn.execute("INSERT INTO t VALUES (5)"), small=True)
+        )
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(write)
+        await anyio.sleep(0)  # the write is submitted; its loop-turn commit not yet run
+        db.close()
+    assert len(outcome) == 1
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    assert conn.execute("SELECT v FROM t").fetchall() == [(5,)]
+    conn.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_the_log_is_checkpointed_while_small_writes_commit_on_the_loop(
