@@ -200,10 +200,13 @@ class Response:
         state = conn.h11
         # h11 holds none of the body yet: NEED_DATA unless the body is empty (HEAD, 204,
         # 304), and h11 refuses any Transfer-Encoding but chunked.
-        if state.their_state is h11.SEND_BODY and conn.buffered_event() is h11.NEED_DATA:
-            if any(name == b"transfer-encoding" for name, _ in head.headers):
-                self._chunked = ChunkedBody()
-                return
+        if (
+            state.their_state is h11.SEND_BODY
+            and conn.buffered_event() is h11.NEED_DATA
+            and any(name == b"transfer-encoding" for name, _ in head.headers)
+        ):
+            self._chunked = ChunkedBody()
+            return
         if conn.pending:  # the start of a Content-Length or close-delimited body
             state.receive_data(conn.pending)
             conn.pending = b""
