@@ -111,6 +111,29 @@ def test_sse_decoder(stream: bytes, events: list[str]) -> None:
     assert [e for i in range(len(stream)) for e in decoder.feed(stream[i : i + 1])] == events
 
 
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"data: a\n\ndata: b\n\n",
+        b"data: a\ndata: b\n\ndata:c\n\n\n\ndata: d\n\n",
+        b": keep-alive\n\ndata: a\n\nevent: x\ndata: b\nid: 2\n\n\ndata\n\n",
+        b"data: a\r\n\r\ndata: b\n\ndata: c\rdata: d\n\n",
+        "data: 你好\n\n".encode() + b"data: \xff\n\n",
+        b"data: a\n\ndata: cut off\n",
+    ],
+)
+def test_sse_decoder_whole_events_in_any_split(stream: bytes) -> None:
+    # Past the first line (where a BOM may be), reads of whole events take a shorter
+    # path: its events are those of the line-by-line reading, however the bytes are cut.
+    line_by_line = SseDecoder()
+    line_by_line.feed(b"data: first\n\n")
+    expected = [e for i in range(len(stream)) for e in line_by_line.feed(stream[i : i + 1])]
+    for at in range(len(stream) + 1):
+        decoder = SseDecoder()
+        assert decoder.feed(b"data: first\n\n") == ["first"]
+        assert decoder.feed(stream[:at]) + decoder.feed(stream[at:]) == expected, at
+
+
 def test_sse_decoder_caps_an_event() -> None:
     decoder = SseDecoder(max_event_bytes=100)
     assert decoder.feed(b"data: " + b"x" * 50 + b"\n") == []
