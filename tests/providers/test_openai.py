@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
 import ssl
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from astrlite.providers.openai import (
     OpenAIConfig,
     OpenAIProvider,
     build_payload,
+    chunk_json,
     reply_events,
     status_error_text,
 )
@@ -132,6 +135,34 @@ def test_sse_decoder_whole_events_in_any_split(stream: bytes) -> None:
         decoder = SseDecoder()
         assert decoder.feed(b"data: first\n\n") == ["first"]
         assert decoder.feed(stream[:at]) + decoder.feed(stream[at:]) == expected, at
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"choices": [{"delta": {"content": "a"}}]}',
+        ' {"a": 1}',
+        '{"a": 1}\n',
+        '{"a": 1} {"b": 2}',
+        '{"a": 1}x',
+        "\ufeff{}",
+        "",
+        "   ",
+        "[1, 2]",
+        "-Infinity",
+        '"\\ud800"',
+        '{"a": 1, "a": 2}',
+        '{"a": ',
+    ],
+)
+def test_chunk_json_is_read_as_json_loads_reads_it(text: str) -> None:
+    try:
+        expected: object = json.loads(text)
+    except ValueError as exc:
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
+            chunk_json(text)
+    else:
+        assert chunk_json(text) == expected
 
 
 def test_sse_decoder_caps_an_event() -> None:
