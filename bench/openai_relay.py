@@ -22,7 +22,7 @@ REPS interleaved repetitions, medians; with each server's CPU per token over the
 
 `python -m bench openai_relay [--unpaced-only] [--before PYZ] [--reps N]` (rebuild the
 .pyz first: `make dist`). ``--before`` also runs another build (e.g. main's, copied
-aside before a change) in the unpaced rounds, interleaved with the others.
+aside before a change) as one more side, interleaved with the others.
 """
 
 from __future__ import annotations
@@ -70,13 +70,19 @@ def config(base_url: str) -> dict[str, object]:
 
 
 @contextmanager
-def servers(module: str, gap_ms: float) -> Iterator[tuple[Started, Started, Started]]:
-    """The upstream, astrlite relaying it, the floor relaying it."""
+def servers(
+    module: str, gap_ms: float, before: Path | None = None
+) -> Iterator[tuple[Started, Started, Started, Started | None]]:
+    """The upstream, astrlite relaying it, the floor relaying it, and another build of
+    astrlite relaying it if `before` names one."""
     with ExitStack() as stack:
         up = stack.enter_context(upstream(module, gap_ms))
         ours = stack.enter_context(astrlite(config(f"{up.url}/v1")))
         floor = stack.enter_context(uvicorn(FLOOR, {"BENCH_UPSTREAM": f"127.0.0.1:{up.port}"}))
-        yield up, ours, floor
+        other = None
+        if before is not None:
+            other = stack.enter_context(astrlite(config(f"{up.url}/v1"), pyz=before))
+        yield up, ours, floor, other
 
 
 DIRECT = post(
@@ -145,16 +151,21 @@ class Side:
         return self.cpu / (len(self.turns) * TOKENS) * 1e6
 
 
-async def paced(up: Started, ours: Started, floor: Started) -> tuple[list[Side], int]:
+async def paced(
+    up: Started, ours: Started, floor: Started, before: Started | None = None
+) -> tuple[list[Side], int]:
     sides = [
         Side("direct", up.address, CONTENT, DIRECT),
         Side("astrlite", ours.address, PLAIN, RELAYED, ours.process.pid),
         Side("floor", floor.address, PLAIN, RELAYED, floor.process.pid),
     ]
+    if before is not None:
+        sides.append(Side("before", before.address, PLAIN, RELAYED, before.process.pid))
     for side in sides:
         await side.block(WARM_TURNS, keep=False)
     for index in range(BLOCKS):
-        for side in sides[index % 3 :] + sides[: index % 3]:
+        turn = index % len(sides)
+        for side in sides[turn:] + sides[:turn]:
             await side.block(TURNS)
     probe_client = await Client.connect(*up.address)
     probe = await probe_client.exchange(f"GET / HTTP/1.1\r\nHost: {up.address[0]}\r\n\r\n".encode())
@@ -162,9 +173,10 @@ async def paced(up: Started, ours: Started, floor: Started) -> tuple[list[Side],
     for side in sides:
         if side.client is not None:
             side.client.close()
-    # Less the start-up probe's, this one's, the direct client's and the floor's.
+    # Less the start-up probe's, this one's, the direct client's and the floor's (and
+    # the other build's, when there is one: not told apart, so not counted).
     others = 2 + sides[0].connections + sides[2].connections
-    return sides, int(probe.body) - others
+    return sides, -1 if before else int(probe.body) - others
 
 
 async def one_stream(address: tuple[str, int]) -> float:
@@ -206,7 +218,7 @@ async def unpaced(servers: dict[str, Started], reps: int) -> dict[str, list[floa
 
 
 def report_paced(label: str, sides: list[Side], connections: int) -> None:
-    direct, ours, floor = sides
+    direct, ours, floor = sides[:3]
     d_first = direct.first_ms()
     print(
         f"{label}: first token p50, direct {d_first:.2f} ms; added by astrlite "
@@ -226,6 +238,12 @@ def report_paced(label: str, sides: list[Side], connections: int) -> None:
         f"{connections} for {BLOCKS * TURNS + WARM_TURNS} turns on {ours.connections} "
         "client connections"
     )
+    for other in sides[3:]:
+        print(
+            f"{label}: {other.name}: first token added {other.first_ms() - d_first:+.2f} ms, "
+            f"total added {(other.total_ms() / d_total - 1) * 100:+.1f}%, CPU per relayed "
+            f"token {other.cpu_per_token_us():.1f} us"
+        )
 
 
 def report_unpaced(figures: dict[str, list[float]], reps: int, before: bool) -> None:
@@ -252,22 +270,21 @@ def report_unpaced(figures: dict[str, list[float]], reps: int, before: bool) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench openai_relay")
     parser.add_argument("--unpaced-only", action="store_true")
-    parser.add_argument("--before", type=Path, help="also run this .pyz in the unpaced rounds")
+    parser.add_argument("--before", type=Path, help="also run this .pyz, interleaved")
     parser.add_argument("--reps", type=int, default=REPS)
     args, _ = parser.parse_known_args(sys.argv[1:])
     if not args.unpaced_only:
         for label, module in UPSTREAMS.items():
-            with servers(module, GAP_MS) as (up, ours, floor):
-                sides, connections = asyncio.run(paced(up, ours, floor))
+            with servers(module, GAP_MS, args.before) as (up, ours, floor, before):
+                sides, connections = asyncio.run(paced(up, ours, floor, before))
             label = f"{label} upstream, {TOKENS} tokens {GAP_MS:g} ms apart"
             report_paced(label, sides, connections)
-    with servers(UPSTREAMS["asyncio"], 0.0) as (up, ours, floor), ExitStack() as stack:
+    with servers(UPSTREAMS["asyncio"], 0.0, args.before) as (_, ours, floor, before):
         started = {"astrlite": ours, "floor": floor}
-        if args.before:
-            before = astrlite(config(f"{up.url}/v1"), pyz=args.before)
-            started["before"] = stack.enter_context(before)
+        if before is not None:
+            started["before"] = before
         figures = asyncio.run(unpaced(started, args.reps))
-    report_unpaced(figures, args.reps, args.before is not None)
+    report_unpaced(figures, args.reps, before is not None)
 
 
 if __name__ == "__main__":
