@@ -104,9 +104,10 @@ class Conn:
             event = self.buffered_event()
             if event is not h11.NEED_DATA:
                 return event
-            self.h11.receive_data(await self._receive(timeout))
+            self.h11.receive_data(await self.receive(timeout))
 
-    async def _receive(self, timeout: float) -> bytes:
+    async def receive(self, timeout: float) -> bytes:
+        """What arrives next, within timeout; b"" at the end of the stream."""
         try:
             with anyio.fail_after(timeout):
                 return await self.stream.receive(RECEIVE_BYTES)
@@ -161,7 +162,7 @@ class Conn:
                 return self.buffered_event()
             if len(data) > MAX_RESPONSE_HEAD_BYTES:
                 raise HttpClientError(f"response headers from {self.label} too large")
-            received = await self._receive(timeout)
+            received = await self.receive(timeout)
             if not received:  # h11 tells what the end of the stream cut short
                 self.pending = b""
                 self.h11.receive_data(data)
@@ -233,7 +234,7 @@ class Response:
         arrived, in one piece."""
         conn = self._conn
         while not body.done:
-            data = conn.pending or await conn._receive(self._read_timeout)
+            data = conn.pending or await conn.receive(self._read_timeout)
             conn.pending = b""
             if not data:
                 raise HttpClientError(
