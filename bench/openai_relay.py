@@ -232,11 +232,13 @@ def report_paced(label: str, sides: list[Side], connections: int) -> None:
         f"{(ours.total_ms() / d_total - 1) * 100:+.1f}%, by the floor "
         f"{(floor.total_ms() / d_total - 1) * 100:+.1f}% (goal: astrlite <= {GOAL_TOTAL:.0%})"
     )
+    opened = (
+        f"; upstream connections opened by astrlite: {connections} for "
+        f"{BLOCKS * TURNS + WARM_TURNS} turns on {ours.connections} client connections"
+    )
     print(
         f"{label}: CPU per relayed token, astrlite {ours.cpu_per_token_us():.1f} us, floor "
-        f"{floor.cpu_per_token_us():.1f} us; upstream connections opened by astrlite: "
-        f"{connections} for {BLOCKS * TURNS + WARM_TURNS} turns on {ours.connections} "
-        "client connections"
+        f"{floor.cpu_per_token_us():.1f} us{opened if connections >= 0 else ''}"
     )
     for other in sides[3:]:
         print(
