@@ -84,21 +84,42 @@ class SseDecoder:
         if self._after_cr and chunk:
             chunk = chunk.removeprefix(b"\n")  # the LF of a CRLF split between reads
             self._after_cr = False
-        self._buffer += chunk
         events: list[str] = []
-        if b"\r" in self._buffer:
+        if not self._buffer and chunk.endswith(b"\n") and b"\r" not in chunk:
+            self._split_lf(chunk, events)  # whole lines, as they nearly always arrive
+        elif b"\r" in self._buffer or b"\r" in chunk:
+            self._buffer += chunk
             self._split_any(events)
         else:  # LF only, as nearly every server sends: one split, no pattern
+            self._buffer += chunk
             end = self._buffer.rfind(b"\n", self._scanned) + 1
             if end:
-                lines = self._buffer[: end - 1].split(b"\n")
+                lines = self._buffer[:end]
                 del self._buffer[:end]
-                for raw in lines:
-                    self._line(raw, events)
+                self._split_lf(lines, events)
         self._scanned = len(self._buffer)
         if len(self._buffer) + self._data_bytes > self._max:
             raise SseError(f"sent an event longer than {self._max} bytes")
         return events
+
+    def _split_lf(self, lines: bytes | bytearray, events: list[str]) -> None:
+        """Whole lines ended by LF: the complete events among them split apart at once,
+        and one that is a single `data` line taken whole, as nearly every event is."""
+        end = lines.rfind(b"\n\n") + 2  # after the last blank line
+        if end > 1 and not self._at_start:
+            # `block` + LF LF is the block's lines, then a blank line.
+            for block in lines[: end - 2].split(b"\n\n"):
+                if not self._data and block.startswith(b"data:") and b"\n" not in block:
+                    value = block[6:] if block.startswith(b"data: ") else block[5:]
+                    events.append(value.decode("utf-8", "replace"))
+                    continue
+                for raw in block.split(b"\n"):
+                    self._line(raw, events)
+                self._line(b"", events)
+            lines = lines[end:]
+        if lines:
+            for raw in lines[:-1].split(b"\n"):
+                self._line(raw, events)
 
     def _split_any(self, events: list[str]) -> None:
         """Lines ended by CRLF, CR or LF."""
@@ -109,7 +130,7 @@ class SseDecoder:
             self._after_cr = match.group() == b"\r" and start == len(self._buffer)
         del self._buffer[:start]
 
-    def _line(self, raw: bytearray, events: list[str]) -> None:
+    def _line(self, raw: bytes | bytearray, events: list[str]) -> None:
         if self._at_start:
             raw = raw.removeprefix(b"\xef\xbb\xbf")
             self._at_start = False

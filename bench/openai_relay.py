@@ -18,13 +18,16 @@ connections astrlite opened (the upstream counts them).
 
 Unpaced (asyncio upstream, tokens back to back): tokens/s of one stream, and of STREAMS
 concurrent streams with the p50 time to their first token, astrlite beside the floor,
-REPS interleaved repetitions, medians.
+REPS interleaved repetitions, medians; with each server's CPU per token over the burst.
 
-`python -m bench openai_relay` (rebuild the .pyz first: `make dist`).
+`python -m bench openai_relay [--unpaced-only] [--before PYZ] [--reps N]` (rebuild the
+.pyz first: `make dist`). ``--before`` also runs another build (e.g. main's, copied
+aside before a change) as one more side, interleaved with the others.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import sys
@@ -32,6 +35,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench.common import Started, free_port, spawned
 from bench.streams import Client, Exchange, astrlite, connect_all, cpu_seconds, post, uvicorn
@@ -66,13 +70,19 @@ def config(base_url: str) -> dict[str, object]:
 
 
 @contextmanager
-def servers(module: str, gap_ms: float) -> Iterator[tuple[Started, Started, Started]]:
-    """The upstream, astrlite relaying it, the floor relaying it."""
+def servers(
+    module: str, gap_ms: float, before: Path | None = None
+) -> Iterator[tuple[Started, Started, Started, Started | None]]:
+    """The upstream, astrlite relaying it, the floor relaying it, and another build of
+    astrlite relaying it if `before` names one."""
     with ExitStack() as stack:
         up = stack.enter_context(upstream(module, gap_ms))
         ours = stack.enter_context(astrlite(config(f"{up.url}/v1")))
         floor = stack.enter_context(uvicorn(FLOOR, {"BENCH_UPSTREAM": f"127.0.0.1:{up.port}"}))
-        yield up, ours, floor
+        other = None
+        if before is not None:
+            other = stack.enter_context(astrlite(config(f"{up.url}/v1"), pyz=before))
+        yield up, ours, floor, other
 
 
 DIRECT = post(
@@ -141,16 +151,21 @@ class Side:
         return self.cpu / (len(self.turns) * TOKENS) * 1e6
 
 
-async def paced(up: Started, ours: Started, floor: Started) -> tuple[list[Side], int]:
+async def paced(
+    up: Started, ours: Started, floor: Started, before: Started | None = None
+) -> tuple[list[Side], int]:
     sides = [
         Side("direct", up.address, CONTENT, DIRECT),
         Side("astrlite", ours.address, PLAIN, RELAYED, ours.process.pid),
         Side("floor", floor.address, PLAIN, RELAYED, floor.process.pid),
     ]
+    if before is not None:
+        sides.append(Side("before", before.address, PLAIN, RELAYED, before.process.pid))
     for side in sides:
         await side.block(WARM_TURNS, keep=False)
     for index in range(BLOCKS):
-        for side in sides[index % 3 :] + sides[: index % 3]:
+        turn = index % len(sides)
+        for side in sides[turn:] + sides[:turn]:
             await side.block(TURNS)
     probe_client = await Client.connect(*up.address)
     probe = await probe_client.exchange(f"GET / HTTP/1.1\r\nHost: {up.address[0]}\r\n\r\n".encode())
@@ -158,9 +173,10 @@ async def paced(up: Started, ours: Started, floor: Started) -> tuple[list[Side],
     for side in sides:
         if side.client is not None:
             side.client.close()
-    # Less the start-up probe's, this one's, the direct client's and the floor's.
+    # Less the start-up probe's, this one's, the direct client's and the floor's (and
+    # the other build's, when there is one: not told apart, so not counted).
     others = 2 + sides[0].connections + sides[2].connections
-    return sides, int(probe.body) - others
+    return sides, -1 if before else int(probe.body) - others
 
 
 async def one_stream(address: tuple[str, int]) -> float:
@@ -172,31 +188,37 @@ async def one_stream(address: tuple[str, int]) -> float:
     return max(rates)
 
 
-async def many_streams(address: tuple[str, int]) -> tuple[float, float]:
-    """tokens/s of STREAMS concurrent unpaced streams, and their p50 ms to the first token."""
-    clients = await connect_all(*address, STREAMS)
+async def many_streams(server: Started) -> tuple[float, float, float]:
+    """tokens/s of STREAMS concurrent unpaced streams, their p50 ms to the first token
+    and the server's CPU per token (us) over them."""
+    clients = await connect_all(*server.address, STREAMS)
+    pid = server.process.pid
+    before = cpu_seconds(pid)
     started = time.perf_counter()
     done = await asyncio.gather(*(client.send(RELAYED) for client in clients))
     elapsed = max(exchange.ended for exchange in done) - started
+    cpu = (cpu_seconds(pid) - before) / (STREAMS * TOKENS) * 1e6
     for client, exchange in zip(clients, done, strict=True):
         check(exchange, True)
         client.close()
-    return STREAMS * TOKENS / elapsed, statistics.median(e.to_marker for e in done) * 1000
+    first = statistics.median(e.to_marker for e in done) * 1000
+    return STREAMS * TOKENS / elapsed, first, cpu
 
 
-async def unpaced(ours: Started, floor: Started) -> dict[str, list[float]]:
+async def unpaced(servers: dict[str, Started], reps: int) -> dict[str, list[float]]:
     figures: dict[str, list[float]] = {}
-    for _ in range(REPS):
-        for name, server in (("astrlite", ours), ("floor", floor)):
-            rate = await one_stream(server.address)
-            many, first = await many_streams(server.address)
-            for key, value in (("one", rate), ("many", many), ("first", first)):
+    for rep in range(reps):
+        names = list(servers)
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            rate = await one_stream(servers[name].address)
+            many, first, cpu = await many_streams(servers[name])
+            for key, value in (("one", rate), ("many", many), ("first", first), ("cpu", cpu)):
                 figures.setdefault(f"{name} {key}", []).append(value)
     return figures
 
 
 def report_paced(label: str, sides: list[Side], connections: int) -> None:
-    direct, ours, floor = sides
+    direct, ours, floor = sides[:3]
     d_first = direct.first_ms()
     print(
         f"{label}: first token p50, direct {d_first:.2f} ms; added by astrlite "
@@ -210,37 +232,61 @@ def report_paced(label: str, sides: list[Side], connections: int) -> None:
         f"{(ours.total_ms() / d_total - 1) * 100:+.1f}%, by the floor "
         f"{(floor.total_ms() / d_total - 1) * 100:+.1f}% (goal: astrlite <= {GOAL_TOTAL:.0%})"
     )
+    opened = (
+        f"; upstream connections opened by astrlite: {connections} for "
+        f"{BLOCKS * TURNS + WARM_TURNS} turns on {ours.connections} client connections"
+    )
     print(
         f"{label}: CPU per relayed token, astrlite {ours.cpu_per_token_us():.1f} us, floor "
-        f"{floor.cpu_per_token_us():.1f} us; upstream connections opened by astrlite: "
-        f"{connections} for {BLOCKS * TURNS + WARM_TURNS} turns on {ours.connections} "
-        "client connections"
+        f"{floor.cpu_per_token_us():.1f} us{opened if connections >= 0 else ''}"
     )
+    for other in sides[3:]:
+        print(
+            f"{label}: {other.name}: first token added {other.first_ms() - d_first:+.2f} ms, "
+            f"total added {(other.total_ms() / d_total - 1) * 100:+.1f}%, CPU per relayed "
+            f"token {other.cpu_per_token_us():.1f} us"
+        )
 
 
-def report_unpaced(figures: dict[str, list[float]]) -> None:
+def report_unpaced(figures: dict[str, list[float]], reps: int, before: bool) -> None:
     m = {key: statistics.median(values) for key, values in figures.items()}
     rows = (
         ("tokens/s, 1 stream", "one", True),
         (f"tokens/s, {STREAMS} streams", "many", True),
         (f"first token p50 ms, {STREAMS} streams", "first", False),
+        (f"CPU us per token, {STREAMS} streams", "cpu", False),
     )
     for text, key, higher in rows:
         ours, floor = m[f"astrlite {key}"], m[f"floor {key}"]
         goal = f"goal >= {GOAL_RATIO:g}" if higher else f"goal <= {GOAL_RATIO:g}"
+        earlier = ""
+        if before:
+            old = m[f"before {key}"]
+            earlier = f", before {old:,.1f} (ratio {old / floor:.2f})"
         print(
             f"unpaced, {text}: astrlite {ours:,.1f}, floor {floor:,.1f}, "
-            f"ratio {ours / floor:.2f} ({goal}; medians of {REPS})"
+            f"ratio {ours / floor:.2f} ({goal}; medians of {reps}){earlier}"
         )
 
 
 def main() -> None:
-    for label, module in UPSTREAMS.items():
-        with servers(module, GAP_MS) as (up, ours, floor):
-            sides, connections = asyncio.run(paced(up, ours, floor))
-        report_paced(f"{label} upstream, {TOKENS} tokens {GAP_MS:g} ms apart", sides, connections)
-    with servers(UPSTREAMS["asyncio"], 0.0) as (_, ours, floor):
-        report_unpaced(asyncio.run(unpaced(ours, floor)))
+    parser = argparse.ArgumentParser(prog="python -m bench openai_relay")
+    parser.add_argument("--unpaced-only", action="store_true")
+    parser.add_argument("--before", type=Path, help="also run this .pyz, interleaved")
+    parser.add_argument("--reps", type=int, default=REPS)
+    args, _ = parser.parse_known_args(sys.argv[1:])
+    if not args.unpaced_only:
+        for label, module in UPSTREAMS.items():
+            with servers(module, GAP_MS, args.before) as (up, ours, floor, before):
+                sides, connections = asyncio.run(paced(up, ours, floor, before))
+            label = f"{label} upstream, {TOKENS} tokens {GAP_MS:g} ms apart"
+            report_paced(label, sides, connections)
+    with servers(UPSTREAMS["asyncio"], 0.0, args.before) as (_, ours, floor, before):
+        started = {"astrlite": ours, "floor": floor}
+        if before is not None:
+            started["before"] = before
+        figures = asyncio.run(unpaced(started, args.reps))
+    report_unpaced(figures, args.reps, before is not None)
 
 
 if __name__ == "__main__":

@@ -42,15 +42,16 @@ def astrlite(
     files: Mapping[str, str] | None = None,
     args: tuple[str, ...] = (),
     module: bool = False,
+    pyz: Path = PYZ,
 ) -> Iterator[Started]:
-    """dist/astrlite.pyz (``module``: ``python -m astrlite``, to profile) on a fresh data
-    dir holding ``config.json`` and ``files``."""
+    """dist/astrlite.pyz, or another ``pyz`` (``module``: ``python -m astrlite``, to
+    profile) on a fresh data dir holding ``config.json`` and ``files``."""
     with tempfile.TemporaryDirectory() as data_dir:
         Path(data_dir, "config.json").write_text(json.dumps(config))
         for name, text in (files or {}).items():
             Path(data_dir, name).write_text(text)
         port = free_port()
-        program = ["-m", "astrlite"] if module else [str(PYZ)]
+        program = ["-m", "astrlite"] if module else [str(pyz)]
         command = [sys.executable, *program, "--port", str(port), "--data-dir", data_dir]
         with spawned([*command, *args], port, "/api/v1/openapi.json") as started:
             yield started

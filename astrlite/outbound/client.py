@@ -167,7 +167,11 @@ class Client:
 
     async def _release(self, conn: Conn) -> None:
         state = conn.h11
-        if self._closed or state.our_state is not h11.DONE or state.their_state is not h11.DONE:
+        done = state.our_state is h11.DONE and state.their_state is h11.DONE
+        # Bytes after the response: the server is out of step, and the next response would
+        # start with them.
+        stray = conn.pending or state.trailing_data[0]
+        if self._closed or not done or stray:
             await anyio.aclose_forcefully(conn.stream)
             return
         conn.next_cycle()

