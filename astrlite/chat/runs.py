@@ -170,10 +170,10 @@ class Run:
     def follow(self) -> EventStream:
         """A new follower: the snapshot now, then every later event; a finished run's
         follower gets the snapshot and ``end``."""
-        stream = EventStream(encode_event(run_snapshot_event(self.state())), FOLLOWER_BUFFER_CHUNKS)
         if self.finished:
-            stream.finish(encode_event(end_event(self.run_id)))
-        elif self._followers is None:
+            return FinishedRun(self.run_id, self.owner, self.replay()).follow()
+        stream = EventStream(encode_event(run_snapshot_event(self.state())), FOLLOWER_BUFFER_CHUNKS)
+        if self._followers is None:
             self._followers = [stream]
         else:
             self._followers.append(stream)
