@@ -146,7 +146,7 @@ class ChatService:
         self._profile = profile
         self._lanes: dict[str, _Lane] = {}
         self._runs: dict[str, Run] = {}  # live, by run id
-        # (owner, replay) of the SSE runs finished less than run_linger ago, by run id.
+        # (owner, Run.kept()) of the SSE runs finished less than run_linger ago, by run id.
         # Thousands linger on a busy server: as plain tuples of strings and bytes the
         # garbage collector stops tracking them, so they cost its full collections
         # nothing (kept as Runs, each full pause grew with the turn rate, to 10-35 ms
@@ -236,7 +236,7 @@ class ChatService:
         run.finish(status, run.framing.end(run.run_id))
         self._runs.pop(run.run_id, None)
         if run.framing.sse:  # it may be resumed a while
-            self._ended[run.run_id] = (run.owner, run.replay())
+            self._ended[run.run_id] = (run.owner, run.kept())
             heapq.heappush(self._expiring, (time.monotonic() + self.run_linger, run.run_id))
 
     def _forget_expired(self) -> None:

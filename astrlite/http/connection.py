@@ -7,10 +7,12 @@ body into one write) and decides whether the connection lives on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 import anyio
@@ -29,7 +31,16 @@ from astrlite.errors import (
 from astrlite.http import access, heads
 from astrlite.http.app import App
 from astrlite.http.dates import http_date
-from astrlite.http.framing import ChunkSizes, check_head, direct_body_room, took_directly
+from astrlite.http.framing import (
+    ChunkSizes,
+    ServerConnection,
+    check_head,
+    chunk,
+    chunked_response,
+    direct_body_room,
+    sent_directly,
+    took_directly,
+)
 from astrlite.http.rawsocket import GONE
 from astrlite.http.request import DeclaredTooLarge, Request
 from astrlite.http.response import FileBody, Response
@@ -55,6 +66,9 @@ DRAIN_LIMIT = 65536
 # After an error with the body unread, keep reading (and dropping) briefly so the client
 # sees our answer instead of a reset.
 LINGER_SECONDS = 1.0
+# How far into a streamed response we start watching for the client hanging up; until
+# then a hang-up shows when a write fails (_PeerWatch).
+WATCH_AFTER = 0.05
 SERVER_HEADER = f"astrlite/{__version__}".encode()
 
 
@@ -65,15 +79,16 @@ class Lifecycle:
     stopping: bool = False
     active: int = 0
     busy: int = 0  # connections answering a request (the rest are idle)
-    idle_scopes: set[anyio.CancelScope] = field(default_factory=set)
+    # What idle connections wait on (their next request's bytes): woken to close.
+    idle_waiters: set[asyncio.Future[None]] = field(default_factory=set)
     # Open WebSockets, told of the shutdown so they can end their turn and close (W5).
     websockets: set[WebSocketChannel] = field(default_factory=set)
     all_done: anyio.Event | None = None  # made by the server inside its event loop
 
     def stop(self) -> None:
         self.stopping = True
-        for scope in self.idle_scopes:
-            scope.cancel()
+        for waiter in self.idle_waiters:
+            _wake(waiter)
         for channel in self.websockets:
             channel.request_stop()
         self.connection_ended()
@@ -122,9 +137,7 @@ class Connection:
         self.app = app
         self.options = app.options
         self.lifecycle = lifecycle
-        self.h11 = h11.Connection(
-            h11.SERVER, max_incomplete_event_size=app.options.max_header_bytes
-        )
+        self.h11 = ServerConnection(max_incomplete_event_size=app.options.max_header_bytes)
         self._body_started = 0.0
         self._body_received = 0
         self._content_length: int | None = None
@@ -224,22 +237,35 @@ class Connection:
         """Wait for a request's first bytes; None when idle too long or shutting down."""
         if self.lifecycle.stopping:
             return None
-        # Often the bytes are already here (a pipelining or busy client): then without
-        # a deadline's cancel scope.
+        # Often the bytes are already here (a pipelining or busy client).
         try:
             data = self.stream.try_receive(RECEIVE_SIZE)
         except GONE:
             raise PeerGone from None
         if data is not None:
             return data
+        # A future woken by the socket, a loop timer or the shutdown: every request of a
+        # keep-alive connection waits here, and an anyio cancel scope around a read
+        # would cost three times as much.
         timeout = self.options.header_timeout if first else self.options.keepalive_timeout
-        with anyio.move_on_after(timeout) as scope:
-            self.lifecycle.idle_scopes.add(scope)
-            try:
-                return await self._receive()
-            finally:
-                self.lifecycle.idle_scopes.discard(scope)
-        return None
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        stop_watching = self.stream.on_readable(partial(_wake, waiter))
+        timer = loop.call_later(timeout, _wake, waiter)
+        idle = self.lifecycle.idle_waiters
+        idle.add(waiter)
+        try:
+            await waiter
+        finally:
+            idle.discard(waiter)
+            timer.cancel()
+            stop_watching()
+        if self.lifecycle.stopping:
+            return None
+        try:
+            return self.stream.try_receive(RECEIVE_SIZE)  # None: the time is up
+        except GONE:
+            raise PeerGone from None
 
     async def _receive_before(self, deadline: float, size: int = RECEIVE_SIZE) -> bytes | None:
         with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
@@ -381,8 +407,8 @@ class Connection:
             await self._write(head + self.h11.send(h11.EndOfMessage()))
             return 0
         if isinstance(body, bytes):
-            data = self.h11.send(h11.Data(data=body)) if body else b""
-            await self._write(head + data + self.h11.send(h11.EndOfMessage()))
+            sent_directly(self.h11, len(body))
+            await self._write(head + body + self.h11.send(h11.EndOfMessage()))
             return len(body)
         return await self._stream_body(head, body)
 
@@ -393,6 +419,7 @@ class Connection:
         sent = 0
         complete = False
         pending = head
+        chunked = chunked_response(self.h11)
         watch = _PeerWatch(self) if self.h11.their_state is h11.DONE else None
         metrics = self.app.metrics
         if metrics is not None:
@@ -404,10 +431,15 @@ class Connection:
                 # The abstract class's isinstance is cached per type; a Protocol's
                 # would cost tens of microseconds on every streamed response.
                 if isinstance(body, AsyncIterable):
-                    async for chunk in body:
-                        data = self.h11.send(h11.Data(data=chunk)) if chunk else b""
-                        sent += len(chunk)
-                        if type(chunk) is LastChunk:
+                    async for piece in body:
+                        if not piece:
+                            data = b""
+                        elif chunked:  # past h11 (framing.py)
+                            data = chunk(piece)
+                        else:
+                            data = self.h11.send(h11.Data(data=piece))
+                        sent += len(piece)
+                        if type(piece) is LastChunk:
                             pending += data
                             break
                         if data or pending:
@@ -603,7 +635,9 @@ class _PeerWatch:
     A callback on the socket becoming readable, not a task waiting on it: a held stream
     then costs no task, task group or coroutine frames. Bytes that arrive are pipelined
     requests: they are kept for the next exchange, and watching then stops
-    (backpressure: at most one read)."""
+    (backpressure: at most one read). Watching starts WATCH_AFTER into the response:
+    most streams (a quick reply) are over by then, and a loop timer costs a quarter of
+    what watching the socket does."""
 
     __slots__ = ("_connection", "_scope", "_stop", "gone")
 
@@ -615,6 +649,10 @@ class _PeerWatch:
 
     def start(self, scope: anyio.CancelScope) -> None:
         self._scope = scope
+        timer = asyncio.get_running_loop().call_later(WATCH_AFTER, self._watch)
+        self._stop = timer.cancel
+
+    def _watch(self) -> None:
         self._stop = self._connection.stream.on_readable(self._readable)
 
     def stop(self) -> None:
@@ -648,6 +686,11 @@ class _Length:
 
     def __len__(self) -> int:
         return self._length
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _close_body(body: object) -> None:

@@ -103,7 +103,7 @@ async def test_a_finished_runs_replay_is_its_snapshot_and_end() -> None:
     run = new_run()
     await run.send([delta("x")])
     run.finish("stopped")
-    seen = await read_all(FinishedRun(MID, "alice", run.replay()).follow())
+    seen = await read_all(FinishedRun(MID, "alice", run.kept()).follow())
     assert [e["type"] for e in seen] == ["run_snapshot", "end"]
     assert seen[0]["data"] == run.state()
 
