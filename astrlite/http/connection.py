@@ -39,6 +39,7 @@ from astrlite.http.framing import (
     chunked_response,
     direct_body_room,
     sent_directly,
+    take_buffered,
     took_directly,
 )
 from astrlite.http.rawsocket import GONE
@@ -165,9 +166,11 @@ class Connection:
             if not await self._respond(event):
                 return
             self.h11.start_next_cycle()
-            # A socket read or write that succeeds at once does not yield: without this
-            # a client whose next request is always waiting would starve the others.
-            await anyio.lowlevel.checkpoint()
+            if self.h11.trailing_data[0]:
+                # A socket read or write that succeeds at once does not yield: without
+                # this a client whose next request is always waiting would starve the
+                # others (_receive_idle does the same for bytes that are in the socket).
+                await anyio.lowlevel.checkpoint()
 
     # -- reading -------------------------------------------------------------------
 
@@ -243,6 +246,7 @@ class Connection:
         except GONE:
             raise PeerGone from None
         if data is not None:
+            await anyio.lowlevel.checkpoint()  # let the others run first (see _serve)
             return data
         # A future woken by the socket, a loop timer or the shutdown: every request of a
         # keep-alive connection waits here, and an anyio cancel scope around a read
@@ -280,6 +284,10 @@ class Connection:
             self._body_started = anyio.current_time()
         while True:
             self._check_chunk_sizes(limit)
+            piece = take_buffered(self.h11)
+            if piece is not None:
+                self._body_received += len(piece)
+                return piece
             try:
                 event = self.h11.next_event()
             except h11.RemoteProtocolError:

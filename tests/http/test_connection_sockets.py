@@ -114,6 +114,45 @@ def test_pipelined_requests_are_answered_in_order(srv: Running) -> None:
     assert statuses == [(200, {"n": 1}), (200, {"ignored": True}), (404, None)]
 
 
+def test_a_client_that_always_has_its_next_request_waiting_starves_nobody(
+    srv: Running,
+) -> None:
+    """Its reads and writes all succeed at once, so only the connection's own yields
+    let another client in while it is being served."""
+    count = 20_000
+    request = b"GET /t/ignore HTTP/1.1\r\nHost: x\r\n\r\n"
+    answered = 0
+
+    def pipeline(sock: socket.socket) -> None:
+        nonlocal answered
+        reader = threading.Thread(target=drain, args=(sock,))
+        reader.start()
+        sock.sendall(request * count)
+        reader.join()
+
+    def drain(sock: socket.socket) -> None:
+        nonlocal answered
+        while answered < count and (data := sock.recv(1 << 20)):
+            answered += data.count(b"HTTP/1.1 200 ")
+
+    with srv.connect() as sock:
+        busy = threading.Thread(target=pipeline, args=(sock,))
+        busy.start()
+        while answered < 100:
+            time.sleep(0.001)
+        with srv.connect() as other:
+            started = time.monotonic()
+            other.sendall(request)
+            client = WireClient(other)
+            client.expect_response_for(b"GET")
+            assert client.read_response().status == 200
+            waited = time.monotonic() - started
+            answered_then = answered
+        busy.join()
+    assert answered == count
+    assert answered_then < count * 0.9, f"answered only after {waited:.3f} s"
+
+
 def test_head_has_get_headers_and_no_body(srv: Running) -> None:
     get = httpx.get(srv.url + "/api/v1/openapi.json")
     raw = exchange(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import h11
 import pytest
 
-from astrlite.http.framing import direct_body_room, took_directly
+from astrlite.http.framing import direct_body_room, take_buffered, took_directly
 from astrlite.http.request import Request
 from astrlite.http.response import Response, json_ok
 from astrlite.http.router import Route
@@ -48,6 +48,25 @@ def test_a_chunked_body_is_left_to_h11() -> None:
     connection = server_after(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
     assert connection.next_event() is h11.NEED_DATA
     assert direct_body_room(connection) == 0
+    connection.receive_data(b"3\r\nabc\r\n")
+    assert take_buffered(connection) is None
+    assert bytes(connection.next_event().data) == b"abc"  # type: ignore[union-attr]
+
+
+def test_what_h11_holds_of_a_body_is_taken_and_no_more() -> None:
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+    connection = server_after(head + b"abc")
+    assert take_buffered(connection) == b"abc"
+    assert take_buffered(connection) is None  # nothing more has arrived
+    connection.receive_data(b"deGET / HTTP/1.1\r\n")  # the rest, then a pipelined head
+    assert take_buffered(connection) == b"de"
+    assert take_buffered(connection) is None  # the body is over
+    assert isinstance(connection.next_event(), h11.EndOfMessage)
+    connection.send(h11.Response(status_code=204, headers=[]))
+    connection.send(h11.EndOfMessage())
+    connection.start_next_cycle()
+    connection.receive_data(b"Host: x\r\n\r\n")
+    assert isinstance(connection.next_event(), h11.Request)
 
 
 async def digest(request: Request) -> Response:
