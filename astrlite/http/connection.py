@@ -67,10 +67,37 @@ DRAIN_LIMIT = 65536
 # After an error with the body unread, keep reading (and dropping) briefly so the client
 # sees our answer instead of a reset.
 LINGER_SECONDS = 1.0
-# How far into a streamed response we start watching for the client hanging up; until
-# then a hang-up shows when a write fails (_PeerWatch).
+# How far into a streamed response (at most) we start watching for the client
+# hanging up; until then a hang-up shows when a write fails (_PeerWatch).
 WATCH_AFTER = 0.05
 SERVER_HEADER = f"astrlite/{__version__}".encode()
+
+
+class PeerWatches:
+    """The streamed responses whose socket is not watched yet: every WATCH_AFTER, the
+    ones that have lasted that long start watching theirs. One loop timer for them all,
+    set only while there are some: watching a socket costs four times what a timer does,
+    and a timer per response was still a fiftieth of a chat turn."""
+
+    __slots__ = ("_new", "_timer")
+
+    def __init__(self) -> None:
+        self._new: set[_PeerWatch] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, watch: _PeerWatch) -> None:
+        self._new.add(watch)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER, self._tick)
+
+    def discard(self, watch: _PeerWatch) -> None:
+        self._new.discard(watch)
+
+    def _tick(self) -> None:
+        due, self._new = self._new, set()
+        self._timer = None
+        for watch in due:
+            watch.watch()
 
 
 @dataclass
@@ -84,6 +111,7 @@ class Lifecycle:
     idle_waiters: set[asyncio.Future[None]] = field(default_factory=set)
     # Open WebSockets, told of the shutdown so they can end their turn and close (W5).
     websockets: set[WebSocketChannel] = field(default_factory=set)
+    watches: PeerWatches = field(default_factory=PeerWatches)
     all_done: anyio.Event | None = None  # made by the server inside its event loop
 
     def stop(self) -> None:
@@ -643,9 +671,8 @@ class _PeerWatch:
     A callback on the socket becoming readable, not a task waiting on it: a held stream
     then costs no task, task group or coroutine frames. Bytes that arrive are pipelined
     requests: they are kept for the next exchange, and watching then stops
-    (backpressure: at most one read). Watching starts WATCH_AFTER into the response:
-    most streams (a quick reply) are over by then, and a loop timer costs a quarter of
-    what watching the socket does."""
+    (backpressure: at most one read). Watching starts once the response has lasted
+    WATCH_AFTER or so (`PeerWatches`): most streams, a quick reply, are over by then."""
 
     __slots__ = ("_connection", "_scope", "_stop", "gone")
 
@@ -657,13 +684,13 @@ class _PeerWatch:
 
     def start(self, scope: anyio.CancelScope) -> None:
         self._scope = scope
-        timer = asyncio.get_running_loop().call_later(WATCH_AFTER, self._watch)
-        self._stop = timer.cancel
+        self._connection.lifecycle.watches.add(self)
 
-    def _watch(self) -> None:
+    def watch(self) -> None:
         self._stop = self._connection.stream.on_readable(self._readable)
 
     def stop(self) -> None:
+        self._connection.lifecycle.watches.discard(self)
         if self._stop is not None:
             self._stop()
             self._stop = None

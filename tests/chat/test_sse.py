@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from astrlite.compat import SEED, V4_27
 from astrlite.sse import HEARTBEAT, encode_event, sse_headers
 
@@ -38,3 +40,20 @@ def test_heartbeat_and_headers() -> None:
         (b"connection", b"keep-alive"),
     )
     assert sse_headers(V4_27)[0] == (b"content-type", b"text/event-stream; charset=utf-8")
+
+
+def test_events_encode_as_json_dumps_does() -> None:
+    values: list[object] = [
+        {"a": 1.5e-05, "b": float("nan"), "c": -float("inf"), "d": 10**30, "e": None},
+        {"nested": [{"x": [1, [2, {"y": "z"}]]}, (1, 2)], "bool": False},
+        "a bare string with \u00e9 and \u2028",
+        [],
+    ]
+    for value in values:
+        expected = json.dumps(value, ensure_ascii=False).encode()
+        assert encode_event(value) == b"data: " + expected + b"\n\n"  # type: ignore[arg-type]
+
+
+def test_a_value_json_cannot_encode_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        encode_event({"data": object()})

@@ -52,6 +52,20 @@ async def big_stream(request: Request) -> Response:
     return Response(200, [(b"content-type", b"text/plain")], chunks())
 
 
+FOREVER_CLOSED = threading.Event()
+
+
+async def forever(request: Request) -> Response:
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            yield b"first"
+            await anyio.sleep_forever()
+        finally:
+            FOREVER_CLOSED.set()
+
+    return Response(200, [(b"content-type", b"text/plain")], chunks())
+
+
 TEST_ROUTES = {
     "/t/json": {"POST": Route(echo_json, public=True)},
     "/t/json-large": {"POST": Route(echo_json_large, public=True)},
@@ -62,6 +76,7 @@ TEST_ROUTES = {
     "/t/explode": {"GET": Route(explode, public=True)},
     "/t/slow": {"GET": Route(slow, public=True)},
     "/t/big": {"GET": Route(big_stream, public=True)},
+    "/t/forever": {"GET": Route(forever, public=True)},
 }
 
 
@@ -151,6 +166,20 @@ def test_a_client_that_always_has_its_next_request_waiting_starves_nobody(
         busy.join()
     assert answered == count
     assert answered_then < count * 0.9, f"answered only after {waited:.3f} s"
+
+
+def test_a_stream_waiting_for_its_next_piece_ends_when_its_client_hangs_up(
+    srv: Running,
+) -> None:
+    FOREVER_CLOSED.clear()
+    with srv.connect() as sock:
+        sock.sendall(b"GET /t/forever HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while b"first" not in received:
+            received += sock.recv(4096)
+        time.sleep(0.2)  # the stream has waited a while (watching starts late)
+    assert FOREVER_CLOSED.wait(2), "the stream outlived its client"
+    still_serving(srv)
 
 
 def test_head_has_get_headers_and_no_body(srv: Running) -> None:
