@@ -84,6 +84,7 @@ class TurnRequest:
     provider_id: str | None  # None: the config's ``provider``
     model: str | None
     config_choice: str | None  # a config id to bind the session to; None keeps it
+    new_session: bool = False  # the server made session_id up: it has no history yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +412,11 @@ class ChatService:
             row = self.attachments.get(attachment_id, request.key_id)
             return None if row is None else self._for_provider(row)
 
-        rows = self.store.context(request.session_id, user_row_id, config.context_turns)
+        rows = (
+            []
+            if request.new_session
+            else self.store.context(request.session_id, user_row_id, config.context_turns)
+        )
         message = request.message
         current = ChatMessage(
             "user", prompt.user_text(message), tuple(self._for_provider(m) for m in message.media)

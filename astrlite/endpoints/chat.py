@@ -119,6 +119,7 @@ def accept(
         provider_id=optional_text(body.get("selected_provider")),
         model=optional_text(body.get("selected_model")),
         config_choice=config_choice,
+        new_session=given is None,
     )
 
 

@@ -320,6 +320,7 @@ def accept_frame(
         provider_id=chat_http.optional_text(body.get("selected_provider")),
         model=chat_http.optional_text(body.get("selected_model")),
         config_choice=config_choice,
+        new_session=given is None,
     )
 
 

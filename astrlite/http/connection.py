@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
+from types import AsyncGeneratorType
 from typing import TYPE_CHECKING, cast
 
 import anyio
@@ -71,6 +72,9 @@ LINGER_SECONDS = 1.0
 # hanging up; until then a hang-up shows when a write fails (_PeerWatch).
 WATCH_AFTER = 0.05
 SERVER_HEADER = f"astrlite/{__version__}".encode()
+# The event loop's clock (asyncio's is time.monotonic), read on every request without
+# anyio's look-up of the running backend.
+_clock = time.monotonic
 
 
 class PeerWatches:
@@ -227,7 +231,7 @@ class Connection:
                 return None  # ConnectionClosed
             if self.h11.trailing_data[0]:
                 if head_deadline is None:
-                    head_deadline = anyio.current_time() + self.options.header_timeout
+                    head_deadline = _clock() + self.options.header_timeout
                 data = await self._receive_before(head_deadline)
                 if data is None:
                     await self._answer_and_close(ApiError(408, REQUEST_TIMED_OUT))
@@ -241,7 +245,7 @@ class Connection:
                     data = data.lstrip(b"\r\n")
                     if not data:
                         continue
-                head_deadline = anyio.current_time() + self.options.header_timeout
+                head_deadline = _clock() + self.options.header_timeout
             self.h11.receive_data(data)
 
     def _head_error(self, error: h11.RemoteProtocolError) -> ApiError:
@@ -300,7 +304,7 @@ class Connection:
             raise PeerGone from None
 
     async def _receive_before(self, deadline: float, size: int = RECEIVE_SIZE) -> bytes | None:
-        with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+        with anyio.move_on_after(max(0.0, deadline - _clock())):
             return await self._receive(size)
         return None
 
@@ -309,7 +313,7 @@ class Connection:
         if self.h11.they_are_waiting_for_100_continue:
             await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[])))
         if not self._body_started:
-            self._body_started = anyio.current_time()
+            self._body_started = _clock()
         while True:
             self._check_chunk_sizes(limit)
             piece = take_buffered(self.h11)
@@ -454,6 +458,7 @@ class Connection:
         goes by sendfile after the head."""
         sent = 0
         complete = False
+        finished = False  # the body is a generator that ran to its end
         pending = head
         chunked = chunked_response(self.h11)
         watch = _PeerWatch(self) if self.h11.their_state is h11.DONE else None
@@ -475,12 +480,16 @@ class Connection:
                         else:
                             data = self.h11.send(h11.Data(data=piece))
                         sent += len(piece)
-                        if type(piece) is LastChunk:
+                        if type(piece) is LastChunk:  # sent with the end
                             pending += data
+                            finished = await _returns(body)
                             break
                         if data or pending:
                             await self._write(pending + data)
                             pending = b""
+                    # A generator that has returned is closed; other iterables may hold
+                    # something until their aclose.
+                    finished = type(body) is AsyncGeneratorType
                 else:
                     await self._write(pending)
                     pending = b""
@@ -492,7 +501,8 @@ class Connection:
                 metrics.open_streams -= 1
             if watch is not None:
                 watch.stop()
-            await _close_body(body)
+            if not finished:
+                await _close_body(body)
         if watch is not None and watch.gone and not complete:
             raise PeerGone
         return sent
@@ -726,6 +736,18 @@ class _Length:
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+async def _returns(body: AsyncIterable[bytes]) -> bool:
+    """Whether a generator body returns after its last piece: then it is closed, and
+    needs no closing in a shielded scope. Anything it yields instead is dropped."""
+    if type(body) is not AsyncGeneratorType:
+        return False
+    try:
+        await anext(body)
+    except StopAsyncIteration:
+        return True
+    return False
 
 
 async def _close_body(body: object) -> None:
