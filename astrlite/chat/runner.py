@@ -288,7 +288,11 @@ class ChatService:
         )
         try:
             started = await self.store.start_turn(
-                request.session_id, request.username, request.config_choice, user
+                request.session_id,
+                request.username,
+                request.config_choice,
+                user,
+                new=request.new_session,
             )
         except SessionTaken:
             log.warning(

@@ -152,16 +152,27 @@ class ChatStore:
         return [_history(row) for row in rows]
 
     async def start_turn(
-        self, session_id: str, creator: str, config_choice: str | None, user: UserMessage
+        self,
+        session_id: str,
+        creator: str,
+        config_choice: str | None,
+        user: UserMessage,
+        *,
+        new: bool = False,
     ) -> StartedTurn:
         """Create the session if needed, apply the config choice (None keeps the
-        binding), write the user row; SessionTaken if another username owns it."""
+        binding), write the user row; SessionTaken if another username owns it. ``new``:
+        the server has just made the session id up, so there is no row to look for."""
 
         def work(conn: sqlite3.Connection) -> StartedTurn:
             now = clock.now_iso()
-            row = conn.execute(
-                "SELECT creator, config_id FROM sessions WHERE session_id = ?", (session_id,)
-            ).fetchone()
+            row = (
+                None
+                if new
+                else conn.execute(
+                    "SELECT creator, config_id FROM sessions WHERE session_id = ?", (session_id,)
+                ).fetchone()
+            )
             if row is None:
                 config_id = config_choice
                 conn.execute(

@@ -147,7 +147,8 @@ class Database:
         result or its exception comes back. The write completes even if the caller is
         cancelled meanwhile (as a thread call would). ``small``: a few rows, committed on
         the event loop with the other small writes of this loop turn when the write lock
-        is free at once, else on the writer thread (writer.py)."""
+        is free at once, else on the writer thread (writer.py); ``work`` may then run
+        twice (only one run is committed), so it must be database statements only."""
         future = self._writer.submit(work, small=small)
         with anyio.CancelScope(shield=True):
             result: T = await future

@@ -9,7 +9,9 @@ one bad write never takes the others with it.
 
 Small writes (a chat turn's rows, ``submit(small=True)``) submitted during one turn of
 the event loop are committed together at the end of it, on the loop, through a
-connection of their own that never waits: if the write lock is taken (a batch on the
+connection of their own that never waits, without a savepoint each unless one of them
+fails (then the batch is rolled back and run again with savepoints, so a small write
+must be database statements only: it may run twice, and is committed once): if the write lock is taken (a batch on the
 thread, another process) they go to the thread instead. On a busy server this is most
 commits; each thread hop costs a wake-up, and the thread contends with the loop for the
 GIL while it runs Python between sqlite calls. Nothing on the loop fsyncs: its
@@ -105,7 +107,14 @@ class Writer:
             self._to_thread(jobs)
             return
         try:
-            retry = commit_batch(conn, jobs)
+            retry = commit_pure_batch(conn, jobs)
+            if retry is None:  # one failed: again, one savepoint each, so it fails alone
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError:
+                    self._to_thread(jobs)
+                    return
+                retry = commit_batch(conn, jobs)
         except BaseException as error:  # sqlite itself failing: fail the batch, go on
             _abandon(conn, jobs, error)
             retry = []
@@ -220,6 +229,30 @@ def commit_batch(conn: sqlite3.Connection, batch: list[Job], *, begin: bool = Fa
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         return [job for job in batch if job.error is None]
+    return []
+
+
+def commit_pure_batch(conn: sqlite3.Connection, batch: list[Job]) -> list[Job] | None:
+    """Run every job of ``batch`` in the open transaction without savepoints, and commit:
+    two statements fewer per job than `commit_batch`, for small writes, which may run
+    twice (writer.py). Returns the jobs to retry one by one (their transaction lost at
+    the commit); None when a job failed: then nothing is kept, and `commit_batch` must
+    run them all again."""
+    for job in batch:
+        try:
+            job.result = job.context.run(job.work, conn)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for ran in batch:
+                ran.result = None
+            return None
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.Error:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        return list(batch)
     return []
 
 

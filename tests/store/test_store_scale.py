@@ -10,6 +10,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -206,10 +207,10 @@ async def test_a_cancelled_caller_still_gets_its_write_done(db: Database) -> Non
 # -- small writes on the loop -----------------------------------------------------------
 
 
-async def test_small_writes_of_one_loop_turn_share_one_commit_on_the_loop(db: Database) -> None:
-    make_table(db)
-    seen: list[tuple[int, bool]] = []  # (thread, in a transaction) of each write
-    statements_run: list[str] = []
+def inserting(
+    unlucky: int | None, seen: list[tuple[int, bool]], statements_run: list[str]
+) -> Callable[[int], Callable[[sqlite3.Connection], int]]:
+    """Writes of one row each; the ``unlucky`` one fails after its insert."""
 
     def insert(value: int) -> Callable[[sqlite3.Connection], int]:
         def work(conn: sqlite3.Connection) -> int:
@@ -217,12 +218,16 @@ async def test_small_writes_of_one_loop_turn_share_one_commit_on_the_loop(db: Da
                 conn.set_trace_callback(statements_run.append)
             seen.append((threading.get_ident(), conn.in_transaction))
             row_id = int(conn.execute("INSERT INTO t VALUES (?)", (value,)).lastrowid or 0)
-            if value == 13:
-                raise LookupError("thirteen is unlucky")  # after its insert: rolled back
+            if value == unlucky:
+                raise LookupError("unlucky")  # after its insert: rolled back
             return row_id
 
         return work
 
+    return insert
+
+
+async def small_writes(db: Database, insert: Callable[[int], Any], count: int) -> dict[int, object]:
     results: dict[int, object] = {}
 
     async def call(value: int) -> None:
@@ -232,13 +237,36 @@ async def test_small_writes_of_one_loop_turn_share_one_commit_on_the_loop(db: Da
             results[value] = error
 
     async with anyio.create_task_group() as group:
-        for value in range(20):
+        for value in range(count):
             group.start_soon(call, value)
+    return results
+
+
+async def test_small_writes_of_one_loop_turn_share_one_commit_on_the_loop(db: Database) -> None:
+    make_table(db)
+    seen: list[tuple[int, bool]] = []  # (thread, in a transaction) of each write
+    statements_run: list[str] = []
+    results = await small_writes(db, inserting(None, seen, statements_run), 20)
+    stored = dict(db.reader.execute("SELECT v, rowid FROM t").fetchall())
+    assert results == stored  # each its own row id
+    assert seen == [(threading.get_ident(), True)] * 20  # on the loop, in a transaction
+    statements = [sql for sql in statements_run if not sql.startswith("INSERT")]
+    assert statements == ["COMMIT"]  # one commit, no savepoint per write
+
+
+async def test_a_small_write_that_fails_fails_alone(db: Database) -> None:
+    make_table(db)
+    seen: list[tuple[int, bool]] = []
+    statements_run: list[str] = []
+    results = await small_writes(db, inserting(13, seen, statements_run), 20)
     assert isinstance(results.pop(13), LookupError)
     stored = dict(db.reader.execute("SELECT v, rowid FROM t").fetchall())
-    assert results == {value: stored[value] for value in stored}  # own row ids, 13 gone
-    assert seen == [(threading.get_ident(), True)] * 20  # on the loop, in a transaction
-    assert [sql for sql in statements_run if sql in ("COMMIT", "BEGIN IMMEDIATE")] == ["COMMIT"]
+    assert results == stored and len(stored) == 19  # own row ids, each row once, 13 gone
+    # The group ran without savepoints up to the failure, was rolled back, then ran
+    # again with a savepoint each, on the loop, in one transaction.
+    assert seen == [(threading.get_ident(), True)] * (14 + 20)
+    assert statements_run.count("COMMIT") == 1
+    assert statements_run.count("ROLLBACK TO write") == 1
 
 
 async def test_small_writes_wait_on_the_thread_while_another_writer_holds_the_lock(
