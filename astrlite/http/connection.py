@@ -68,40 +68,10 @@ DRAIN_LIMIT = 65536
 # After an error with the body unread, keep reading (and dropping) briefly so the client
 # sees our answer instead of a reset.
 LINGER_SECONDS = 1.0
-# How far into a streamed response (at most) we start watching for the client
-# hanging up; until then a hang-up shows when a write fails (_PeerWatch).
-WATCH_AFTER = 0.05
 SERVER_HEADER = f"astrlite/{__version__}".encode()
 # The event loop's clock (asyncio's is time.monotonic), read on every request without
 # anyio's look-up of the running backend.
 _clock = time.monotonic
-
-
-class PeerWatches:
-    """The streamed responses whose socket is not watched yet: every WATCH_AFTER, the
-    ones that have lasted that long start watching theirs. One loop timer for them all,
-    set only while there are some: watching a socket costs four times what a timer does,
-    and a timer per response was still a fiftieth of a chat turn."""
-
-    __slots__ = ("_new", "_timer")
-
-    def __init__(self) -> None:
-        self._new: set[_PeerWatch] = set()
-        self._timer: asyncio.TimerHandle | None = None
-
-    def add(self, watch: _PeerWatch) -> None:
-        self._new.add(watch)
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER, self._tick)
-
-    def discard(self, watch: _PeerWatch) -> None:
-        self._new.discard(watch)
-
-    def _tick(self) -> None:
-        due, self._new = self._new, set()
-        self._timer = None
-        for watch in due:
-            watch.watch()
 
 
 @dataclass
@@ -112,10 +82,9 @@ class Lifecycle:
     active: int = 0
     busy: int = 0  # connections answering a request (the rest are idle)
     # What idle connections wait on (their next request's bytes): woken to close.
-    idle_waiters: set[asyncio.Future[None]] = field(default_factory=set)
+    idle_waiters: set[asyncio.Future[bytes | None]] = field(default_factory=set)
     # Open WebSockets, told of the shutdown so they can end their turn and close (W5).
     websockets: set[WebSocketChannel] = field(default_factory=set)
-    watches: PeerWatches = field(default_factory=PeerWatches)
     all_done: anyio.Event | None = None  # made by the server inside its event loop
 
     def stop(self) -> None:
@@ -280,28 +249,39 @@ class Connection:
         if data is not None:
             await anyio.lowlevel.checkpoint()  # let the others run first (see _serve)
             return data
-        # A future woken by the socket, a loop timer or the shutdown: every request of a
-        # keep-alive connection waits here, and an anyio cancel scope around a read
-        # would cost three times as much.
+        # A future given the bytes by the socket's reader callback, or woken by a loop
+        # timer or the shutdown: every request of a keep-alive connection waits here,
+        # and an anyio cancel scope around a read would cost three times as much.
         timeout = self.options.header_timeout if first else self.options.keepalive_timeout
         loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
-        stop_watching = self.stream.on_readable(partial(_wake, waiter))
+        waiter: asyncio.Future[bytes | None] = loop.create_future()
+        forget = self.stream.on_readable(partial(self._arrived, waiter))
         timer = loop.call_later(timeout, _wake, waiter)
         idle = self.lifecycle.idle_waiters
         idle.add(waiter)
         try:
-            await waiter
+            data = await waiter
         finally:
             idle.discard(waiter)
             timer.cancel()
-            stop_watching()
-        if self.lifecycle.stopping:
-            return None
+            forget()
+        return None if self.lifecycle.stopping else data  # None: the time is up
+
+    def _arrived(self, waiter: asyncio.Future[bytes | None]) -> None:
+        """The socket is readable while an idle connection waits: read, in the reader
+        callback itself (a read left for the task would find the socket readable once
+        more in between, and that stops the watch, rawsocket.py)."""
+        if waiter.done():
+            return
         try:
-            return self.stream.try_receive(RECEIVE_SIZE)  # None: the time is up
+            data = self.stream.try_receive(RECEIVE_SIZE)
         except GONE:
-            raise PeerGone from None
+            waiter.set_exception(PeerGone())
+            return
+        if data is None:  # nothing after all
+            self.stream.on_readable(partial(self._arrived, waiter))
+        else:
+            waiter.set_result(data)
 
     async def _receive_before(self, deadline: float, size: int = RECEIVE_SIZE) -> bytes | None:
         with anyio.move_on_after(max(0.0, deadline - _clock())):
@@ -681,8 +661,7 @@ class _PeerWatch:
     A callback on the socket becoming readable, not a task waiting on it: a held stream
     then costs no task, task group or coroutine frames. Bytes that arrive are pipelined
     requests: they are kept for the next exchange, and watching then stops
-    (backpressure: at most one read). Watching starts once the response has lasted
-    WATCH_AFTER or so (`PeerWatches`): most streams, a quick reply, are over by then."""
+    (backpressure: at most one read)."""
 
     __slots__ = ("_connection", "_scope", "_stop", "gone")
 
@@ -694,13 +673,9 @@ class _PeerWatch:
 
     def start(self, scope: anyio.CancelScope) -> None:
         self._scope = scope
-        self._connection.lifecycle.watches.add(self)
-
-    def watch(self) -> None:
         self._stop = self._connection.stream.on_readable(self._readable)
 
     def stop(self) -> None:
-        self._connection.lifecycle.watches.discard(self)
         if self._stop is not None:
             self._stop()
             self._stop = None
@@ -733,7 +708,7 @@ class _Length:
         return self._length
 
 
-def _wake(waiter: asyncio.Future[None]) -> None:
+def _wake(waiter: asyncio.Future[bytes | None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
 

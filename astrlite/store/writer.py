@@ -9,12 +9,13 @@ one bad write never takes the others with it.
 
 Small writes (a chat turn's rows, ``submit(small=True)``) submitted during one turn of
 the event loop are committed together at the end of it, on the loop, through a
-connection of their own that never waits, without a savepoint each unless one of them
-fails (then the batch is rolled back and run again with savepoints, so a small write
-must be database statements only: it may run twice, and is committed once): if the write lock is taken (a batch on the
+connection of their own that never waits: if the write lock is taken (a batch on the
 thread, another process) they go to the thread instead. On a busy server this is most
 commits; each thread hop costs a wake-up, and the thread contends with the loop for the
-GIL while it runs Python between sqlite calls. Nothing on the loop fsyncs: its
+GIL while it runs Python between sqlite calls. They run without a savepoint each
+unless one of them fails: then the batch is rolled back and run again with savepoints,
+so a small write must be database statements only (it may run twice, and is committed
+once). Nothing on the loop fsyncs: its
 connection never checkpoints, the thread does that (every ``CHECKPOINT_EVERY`` small
 writes). Large writes (deletes, the sweeper) always go to the thread, and so do small
 writes whose transaction was lost (they are retried there).

@@ -177,7 +177,7 @@ def test_a_stream_waiting_for_its_next_piece_ends_when_its_client_hangs_up(
         received = b""
         while b"first" not in received:
             received += sock.recv(4096)
-        time.sleep(0.2)  # the stream has waited a while (watching starts late)
+        time.sleep(0.2)  # the stream is waiting for its next piece
     assert FOREVER_CLOSED.wait(2), "the stream outlived its client"
     still_serving(srv)
 
