@@ -17,6 +17,7 @@ BENCHMARKS = [
     "edge",
     "observe",
     "scale",
+    "turn_cost",
 ]
 
 
