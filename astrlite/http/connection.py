@@ -184,21 +184,25 @@ class Connection:
     async def _read_head(self, first: bool) -> h11.Request | None:
         head_deadline: float | None = None
         while True:
-            try:
-                event = self.h11.next_event()
-            except h11.RemoteProtocolError as error:
-                await self._answer_and_close(self._head_error(error))
-                return None
-            if isinstance(event, h11.Request):
-                self._headers = _pairs(event)
-                refusal = self._check_head(event)
-                if refusal is not None:
-                    await self._answer_and_close(refusal)
+            received, closed = self.h11.trailing_data
+            # With nothing held and the stream open h11 could only say NEED_DATA (the
+            # next request has not arrived yet): it is asked once there are bytes.
+            if received or closed:
+                try:
+                    event = self.h11.next_event()
+                except h11.RemoteProtocolError as error:
+                    await self._answer_and_close(self._head_error(error))
                     return None
-                return event
-            if event is not h11.NEED_DATA:
-                return None  # ConnectionClosed
-            if self.h11.trailing_data[0]:
+                if isinstance(event, h11.Request):
+                    self._headers = _pairs(event)
+                    refusal = self._check_head(event)
+                    if refusal is not None:
+                        await self._answer_and_close(refusal)
+                        return None
+                    return event
+                if event is not h11.NEED_DATA:
+                    return None  # ConnectionClosed
+            if received:
                 if head_deadline is None:
                     head_deadline = _clock() + self.options.header_timeout
                 data = await self._receive_before(head_deadline)
