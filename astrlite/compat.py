@@ -75,6 +75,9 @@ class Profile:
     # A `file` event's data is `[FILE]<stored name>|<original name>`, and a file part in
     # history has the original as `filename` and the stored name as `stored_filename`.
     file_display_names: bool
+    # A message saved to a webchat session with no live turn (/im/messages) keeps each
+    # media part's stored name as `stored_filename` beside the upload's `filename`.
+    saved_media_stored_names: bool
     # A bot row keeps text and media in arrival order (4.22: media first, text last).
     arrival_order: bool
     # The order in which key carriers are looked at on HTTP routes; the first non-empty
@@ -106,6 +109,7 @@ SEED = Profile(
     stats_first=False,
     context_tokens=False,
     file_display_names=False,
+    saved_media_stored_names=False,
     arrival_order=False,
     key_carriers=(QUERY_API_KEY, QUERY_KEY, X_API_KEY, BEARER, APIKEY),
     default_admins_id=(),
@@ -126,6 +130,7 @@ V4_27 = Profile(
     stats_first=True,
     context_tokens=True,
     file_display_names=True,
+    saved_media_stored_names=True,
     arrival_order=True,
     key_carriers=(BEARER, APIKEY, QUERY_API_KEY, QUERY_KEY, X_API_KEY),
     default_admins_id=("astrbot",),

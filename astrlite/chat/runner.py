@@ -157,6 +157,10 @@ class ChatService:
         self.run_linger = RUN_LINGER_SECONDS
         self._metrics = metrics
 
+    @property
+    def profile(self) -> Profile:
+        return self._profile
+
     def queued(self) -> int:
         """Turns waiting behind a running turn of their session."""
         return sum(len(lane.waiting) for lane in self._lanes.values())

@@ -50,6 +50,7 @@ class WebchatPlatform:
         session_id = session_of(outgoing.umo)
         live: list[ProactivePart] = []
         saved: list[dict[str, Any]] = []
+        stored_names = self._chat.profile.saved_media_stored_names
         for part in outgoing.message.parts:
             if isinstance(part, Text):
                 live.append(ProactivePart("plain", part.text))
@@ -60,13 +61,14 @@ class WebchatPlatform:
                     copy.kind, copy.stored_name, copy.attachment_id, copy.original_name
                 )
                 live.append(pushed)
-                saved.append(
-                    {
-                        "type": copy.kind,
-                        "attachment_id": copy.attachment_id,
-                        "filename": copy.original_name,
-                    }
-                )
+                row_part = {
+                    "type": copy.kind,
+                    "attachment_id": copy.attachment_id,
+                    "filename": copy.original_name,
+                }
+                if stored_names and copy.stored_name != copy.original_name:
+                    row_part["stored_filename"] = copy.stored_name
+                saved.append(row_part)
         if not live or self._chat.inject(session_id, live):
             return
         await self._chat.store.add_bot_row(session_id, {"type": "bot", "message": saved})

@@ -507,3 +507,40 @@ def test_a_message_pushed_into_a_live_turn(srv: Running, tmp_path: Path) -> None
         {"type": "plain", "text": "pic:"},
         {"type": "image", "attachment_id": media.attachment_id, "filename": media.stored_name},
     ]
+
+
+def test_a_message_saved_to_an_idle_session_keeps_both_names(srv: Running, tmp_path: Path) -> None:
+    """§6.2 and §10.5 of the 4.27 observations: sent to a webchat session with no live
+    turn, each media part is saved with the upload's name as ``filename`` and the
+    stored copy's name as ``stored_filename``."""
+    picture = tmp_path / "p.png"
+    picture.write_bytes(PNG)
+    media = store_attachment(srv, picture, "pushed.png", "static:1")
+    report = tmp_path / "r.txt"
+    report.write_text("numbers")
+    document = store_attachment(srv, report, "report.txt", "static:1")
+    body = {
+        "umo": "webchat:FriendMessage:idle-427",
+        "message": [
+            {"type": "plain", "text": "pic:"},
+            {"type": "image", "attachment_id": media.attachment_id},
+            {"type": "file", "attachment_id": document.attachment_id},
+        ],
+    }
+    response = httpx.post(srv.url + "/api/v1/im/messages", json=body, headers=HEADERS)
+    assert response.json()["status"] == "ok"
+    (row,) = rows(srv, "idle-427")
+    plain, image, file = row["content"]["message"]
+    assert plain == {"type": "plain", "text": "pic:"}
+    for part, original, kind in ((image, "pushed.png", "image"), (file, "report.txt", "file")):
+        copy = srv.services.attachments.get(part["attachment_id"], "static:1")
+        assert copy is not None and copy.attachment_id not in (
+            media.attachment_id,
+            document.attachment_id,
+        )
+        assert part == {
+            "type": kind,
+            "attachment_id": copy.attachment_id,
+            "filename": original,
+            "stored_filename": copy.stored_name,
+        }
