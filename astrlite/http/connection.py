@@ -131,6 +131,7 @@ class Connection:
         "h11",
         "lifecycle",
         "options",
+        "scope",
         "stream",
     )
 
@@ -146,10 +147,14 @@ class Connection:
         self._chunk_sizes: ChunkSizes | None = None  # for a chunked body
         self._headers: list[tuple[bytes, bytes]] = []  # the current request's
         self.client = peer  # for the access log
+        self.scope: anyio.CancelScope | None = None  # while it runs
 
     async def run(self) -> None:
         try:
-            await self._serve()
+            # One scope for the connection's life, not one per streamed response: a
+            # client hanging up mid-stream cancels it (_PeerWatch).
+            with anyio.CancelScope() as self.scope:
+                await self._serve()
         except PeerGone:
             pass
         except Exception:
@@ -441,7 +446,6 @@ class Connection:
         yields ``b""`` first), the last piece (a ``LastChunk``) with the end. A file
         goes by sendfile after the head."""
         sent = 0
-        complete = False
         finished = False  # the body is a generator that ran to its end
         pending = head
         chunked = chunked_response(self.h11)
@@ -450,36 +454,35 @@ class Connection:
         if metrics is not None:
             metrics.open_streams += 1
         try:
-            with anyio.CancelScope() as scope:
-                if watch is not None:
-                    watch.start(scope)
-                # The abstract class's isinstance is cached per type; a Protocol's
-                # would cost tens of microseconds on every streamed response.
-                if isinstance(body, AsyncIterable):
-                    async for piece in body:
-                        if not piece:
-                            data = b""
-                        elif chunked:  # past h11 (framing.py)
-                            data = chunk(piece)
-                        else:
-                            data = self.h11.send(h11.Data(data=piece))
-                        sent += len(piece)
-                        if type(piece) is LastChunk:  # sent with the end
-                            pending += data
-                            finished = await _returns(body)
-                            break
-                        if data or pending:
-                            await self._write(pending + data)
-                            pending = b""
+            if watch is not None:
+                watch.start()
+            # The abstract class's isinstance is cached per type; a Protocol's would
+            # cost tens of microseconds on every streamed response.
+            if isinstance(body, AsyncIterable):
+                async for piece in body:
+                    if not piece:
+                        data = b""
+                    elif chunked:  # past h11 (framing.py)
+                        data = chunk(piece)
+                    else:
+                        data = self.h11.send(h11.Data(data=piece))
+                    sent += len(piece)
+                    if type(piece) is LastChunk:  # sent with the end
+                        pending += data
+                        finished = await _returns(body)
+                        break
+                    if data or pending:
+                        await self._write(pending + data)
+                        pending = b""
+                else:
                     # A generator that has returned is closed; other iterables may hold
                     # something until their aclose.
                     finished = type(body) is AsyncGeneratorType
-                else:
-                    await self._write(pending)
-                    pending = b""
-                    sent = await self._send_file(*body.file_slice())
-                await self._write(pending + self.h11.send(h11.EndOfMessage()))
-                complete = True
+            else:
+                await self._write(pending)
+                pending = b""
+                sent = await self._send_file(*body.file_slice())
+            await self._write(pending + self.h11.send(h11.EndOfMessage()))
         finally:
             if metrics is not None:
                 metrics.open_streams -= 1
@@ -487,8 +490,6 @@ class Connection:
                 watch.stop()
             if not finished:
                 await _close_body(body)
-        if watch is not None and watch.gone and not complete:
-            raise PeerGone
         return sent
 
     async def _send_file(self, fd: int, offset: int, length: int) -> int:
@@ -660,23 +661,20 @@ def _pairs(event: h11.Request) -> list[tuple[bytes, bytes]]:
 
 
 class _PeerWatch:
-    """Notices a client hanging up while a response streams, and cancels the response.
+    """Notices a client hanging up while a response streams, and cancels its connection.
 
     A callback on the socket becoming readable, not a task waiting on it: a held stream
     then costs no task, task group or coroutine frames. Bytes that arrive are pipelined
     requests: they are kept for the next exchange, and watching then stops
     (backpressure: at most one read)."""
 
-    __slots__ = ("_connection", "_scope", "_stop", "gone")
+    __slots__ = ("_connection", "_stop")
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
-        self._scope: anyio.CancelScope | None = None
         self._stop: Callable[[], object] | None = None
-        self.gone = False
 
-    def start(self, scope: anyio.CancelScope) -> None:
-        self._scope = scope
+    def start(self) -> None:
         self._stop = self._connection.stream.on_readable(self._readable)
 
     def stop(self) -> None:
@@ -686,18 +684,17 @@ class _PeerWatch:
 
     def _readable(self) -> None:
         self._stop = None  # a watch fires once
+        connection = self._connection
         try:
-            data = self._connection.stream.try_receive(RECEIVE_SIZE)
+            data = connection.stream.try_receive(RECEIVE_SIZE)
         except GONE:
             data = b""
         if data is None:  # nothing after all: watch again
-            self._stop = self._connection.stream.on_readable(self._readable)
+            self._stop = connection.stream.on_readable(self._readable)
         elif data:
-            self._connection.h11.receive_data(data)
-        else:
-            self.gone = True
-            if self._scope is not None:
-                self._scope.cancel()
+            connection.h11.receive_data(data)
+        elif connection.scope is not None:
+            connection.scope.cancel()
 
 
 class _Length:

@@ -38,13 +38,19 @@ async def explode(request: Request) -> Response:
     raise RuntimeError("boom: secret detail")
 
 
+CLOSED: list[bytes] = []  # the last piece of each stream_of body whose generator closed
+
+
 def stream_of(pieces: list[bytes], *, fail_after: int | None = None) -> Route:
     async def handler(request: Request) -> Response:
         async def body() -> AsyncIterator[bytes]:
-            for index, piece in enumerate(pieces):
-                if index == fail_after:
-                    raise RuntimeError("the body failed half-way")
-                yield piece
+            try:
+                for index, piece in enumerate(pieces):
+                    if index == fail_after:
+                        raise RuntimeError("the body failed half-way")
+                    yield piece
+            finally:
+                CLOSED.append(pieces[-1])
 
         return Response(200, [(b"content-type", b"text/plain")], body())
 
@@ -216,6 +222,7 @@ async def test_the_head_leaves_with_the_first_piece_and_the_last_piece_with_the_
     client.request("GET", "/ending")
     reply = await client.response()
     assert reply.body == b"one two three"  # nothing after the LastChunk
+    assert b"never sent" in CLOSED  # the body is closed, though it had more to give
     assert writes[0].startswith(b"HTTP/1.1 200 ") and writes[0].endswith(b"4\r\none \r\n")
     assert writes[-1] == b"5\r\nthree\r\n0\r\n\r\n"
     assert len(writes) == 3
