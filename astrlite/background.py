@@ -30,7 +30,7 @@ class TaskSet:
     worker). These tasks need none of it: each ends on its own and handles its own
     errors (anyio's cancel scopes work inside); `cancel_all` ends the stragglers.
     `scoped`: each task runs in one anyio cancel scope, which `cancel_all` cancels, so
-    its shielded sections (a turn being saved) finish first; otherwise the task itself
+    its shielded sections (a wait for the writer thread) finish first; otherwise the task itself
     is cancelled, at the await it is in."""
 
     __slots__ = ("_scoped", "_tasks")

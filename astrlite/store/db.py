@@ -145,11 +145,18 @@ class Database:
     async def write(self, work: Callable[[sqlite3.Connection], T], *, small: bool = False) -> T:
         """Run ``work`` inside the writer's next transaction (its own savepoint); its
         result or its exception comes back. The write completes even if the caller is
-        cancelled meanwhile (as a thread call would). ``small``: a few rows, committed on
-        the event loop with the other small writes of this loop turn when the write lock
-        is free at once, else on the writer thread (writer.py); ``work`` may then run
-        twice (only one run is committed), so it must be database statements only."""
+        cancelled meanwhile, and the caller waits for it then (as a thread call would),
+        unless the write is ``small``: a few rows, committed on the event loop with the
+        other small writes of this loop turn when the write lock is free at once, else
+        on the writer thread (writer.py). Its ``work`` may run twice (only one run is
+        committed), so it must be database statements only; a cancelled caller stops
+        waiting at once, while the write still commits with its group. Chat turns make
+        these: a turn's stop never cancels it while it saves (runner._Control), and a
+        shielding scope would cost about as much as the write's own Python."""
         future = self._writer.submit(work, small=small)
+        if small:
+            small_result: T = await future
+            return small_result
         with anyio.CancelScope(shield=True):
             result: T = await future
         return result

@@ -204,6 +204,18 @@ async def test_a_cancelled_caller_still_gets_its_write_done(db: Database) -> Non
     assert [tuple(row) for row in db.reader.execute("SELECT v FROM t")] == [(1,)]
 
 
+async def test_a_cancelled_caller_of_a_small_write_stops_waiting_and_it_commits(
+    db: Database,
+) -> None:
+    make_table(db)
+    with anyio.CancelScope() as scope:
+        scope.cancel()  # the caller is cancelled at its first wait, the write's
+        await db.write(lambda conn: conn.execute("INSERT INTO t VALUES (7)"), small=True)
+    assert scope.cancel_called
+    await anyio.sleep(0.05)  # the group commits at the end of the loop turn
+    assert [tuple(row) for row in db.reader.execute("SELECT v FROM t")] == [(7,)]
+
+
 # -- small writes on the loop -----------------------------------------------------------
 
 
