@@ -74,6 +74,14 @@ def encode_json(value: object) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
+_encode_string: Callable[[str], str] = json_encoder.encode_basestring
+
+
+def encode_json_string(text: str) -> bytes:
+    """``encode_json`` of a string (a streamed token), without the encoder's dispatch."""
+    return _encode_string(text).encode("utf-8", "backslashreplace")
+
+
 # One streamed chunk is a few hundred bytes; this bounds what a broken upstream can make
 # us buffer while waiting for the end of a line or event.
 MAX_SSE_EVENT_BYTES = 4 * 1024 * 1024

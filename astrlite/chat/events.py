@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from astrlite.sse import DATA_PREFIX, EVENT_END, encode_json
+from astrlite.sse import DATA_PREFIX, EVENT_END, encode_json, encode_json_string
 
 Event = dict[str, Any]
 
@@ -89,7 +89,7 @@ class PlainDeltas:
         self._tail = b", " + encode_json(rest)[1:] + EVENT_END
 
     def encode(self, text: str) -> bytes:
-        return _PLAIN_HEAD + encode_json(text) + self._tail
+        return _PLAIN_HEAD + encode_json_string(text) + self._tail
 
 
 def tool_call_event(

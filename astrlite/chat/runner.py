@@ -238,7 +238,8 @@ class ChatService:
         return stopped
 
     def _finished(self, run: Run, status: str) -> None:
-        run.finish(status, run.framing.end(run.run_id))
+        if not run.finished:  # a turn that ended early: its `end` is sent here
+            run.finish(status, run.framing.end(run.run_id))
         self._runs.pop(run.run_id, None)
         if run.framing.sse:  # it may be resumed a while
             self._ended[run.run_id] = (run.owner, run.kept())

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from astrlite.compat import SEED, V4_27
-from astrlite.sse import HEARTBEAT, encode_event, sse_headers
+from astrlite.sse import HEARTBEAT, encode_event, encode_json_string, sse_headers
 
 
 def test_frame_matches_the_original_byte_for_byte() -> None:
@@ -57,3 +57,9 @@ def test_events_encode_as_json_dumps_does() -> None:
 def test_a_value_json_cannot_encode_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="not JSON serializable"):
         encode_event({"data": object()})
+
+
+def test_a_string_encodes_as_json_dumps_does() -> None:
+    for text in ("plain", 'quote " and \\ slash', "line\nbreak\t", "é 响应 🤔", "x\ud800y", ""):
+        expected = json.dumps(text, ensure_ascii=False).encode("utf-8", "backslashreplace")
+        assert encode_json_string(text) == expected
