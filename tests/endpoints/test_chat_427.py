@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from astrlite.chat.live import ProactivePart
+from astrlite.files.attachments import AttachmentRow
 from tests.endpoints.test_chat import (
     ISO_UTC,
     PNG,
@@ -444,15 +445,22 @@ def test_heartbeats_while_the_provider_is_silent(tmp_path: Path) -> None:
     assert re.search(rb'"type": "end"', frames[-1])
 
 
+def picture_and_report(srv: Running, tmp_path: Path) -> tuple[AttachmentRow, AttachmentRow]:
+    """An image stored as pushed.png and a file stored as report.txt, owned by the key."""
+    picture = tmp_path / "p.png"
+    picture.write_bytes(PNG)
+    report = tmp_path / "r.txt"
+    report.write_text("numbers")
+    return (
+        store_attachment(srv, picture, "pushed.png", "static:1"),
+        store_attachment(srv, report, "report.txt", "static:1"),
+    )
+
+
 def test_a_message_pushed_into_a_live_turn(srv: Running, tmp_path: Path) -> None:
     """M12 (proactive message), P4 and R1: attachment_saved after the pushed image,
     the turn's checkpoint on its row, and a follower's snapshot that shows it."""
-    picture = tmp_path / "p.png"
-    picture.write_bytes(PNG)
-    media = store_attachment(srv, picture, "pushed.png", "static:1")
-    report = tmp_path / "r.txt"
-    report.write_text("numbers")
-    document = store_attachment(srv, report, "report.txt", "static:1")
+    media, document = picture_and_report(srv, tmp_path)
     parts = [
         ProactivePart("plain", "pic:"),
         ProactivePart("image", media.stored_name, media.attachment_id, "pushed.png"),
@@ -513,12 +521,7 @@ def test_a_message_saved_to_an_idle_session_keeps_both_names(srv: Running, tmp_p
     """§6.2 and §10.5 of the 4.27 observations: sent to a webchat session with no live
     turn, each media part is saved with the upload's name as ``filename`` and the
     stored copy's name as ``stored_filename``."""
-    picture = tmp_path / "p.png"
-    picture.write_bytes(PNG)
-    media = store_attachment(srv, picture, "pushed.png", "static:1")
-    report = tmp_path / "r.txt"
-    report.write_text("numbers")
-    document = store_attachment(srv, report, "report.txt", "static:1")
+    media, document = picture_and_report(srv, tmp_path)
     body = {
         "umo": "webchat:FriendMessage:idle-427",
         "message": [
