@@ -17,6 +17,7 @@ from astrlite.outbound.connection import Conn, OutgoingRequest, exchange, reques
 from astrlite.outbound.urls import parse_url
 from tests.fakes.http_server import (
     LAST_CHUNK,
+    Handler,
     Received,
     chunk,
     chunked_head,
@@ -184,15 +185,21 @@ async def fetch(url: str, method: str = "GET", times: int = 2) -> list[tuple[int
     return replies
 
 
+async def read_twice_on_one_connection(answer: Handler) -> None:
+    """Two requests, each answered by ``answer``: both bodies read whole, over one
+    connection."""
+    with anyio.fail_after(DEADLINE):
+        async with serve(answer) as server:
+            assert await fetch(server.url) == [(200, PAYLOAD)] * 2
+        assert server.accepted == 1
+
+
 async def test_extensions_and_trailers_then_the_connection_is_reused() -> None:
     async def answer(_: Received, stream: ByteStream) -> bool:
         await stream.send(chunked_head() + BODY)
         return True
 
-    with anyio.fail_after(DEADLINE):
-        async with serve(answer) as server:
-            assert await fetch(server.url) == [(200, PAYLOAD)] * 2
-        assert server.accepted == 1
+    await read_twice_on_one_connection(answer)
 
 
 async def test_a_body_split_across_writes_is_read_whole() -> None:
@@ -207,10 +214,7 @@ async def test_a_body_split_across_writes_is_read_whole() -> None:
             start = cut
         return True
 
-    with anyio.fail_after(DEADLINE):
-        async with serve(in_pieces) as server:
-            assert await fetch(server.url) == [(200, PAYLOAD)] * 2
-        assert server.accepted == 1
+    await read_twice_on_one_connection(in_pieces)
 
 
 async def test_bytes_after_a_chunked_body_close_the_connection() -> None:
