@@ -6,8 +6,8 @@ loop through ``reader``. Reads that walk many rows (a deep page of sessions) go 
 ``MAX_HEAVY_READS`` at once and at a lower CPU priority than the loop, so they queue
 rather than take every core from the writer and the loop. Every write goes through
 ``write``, which commits all the writes waiting for it in one transaction: on the loop
-for a chat turn's small writes when the write lock is free, else on the writer thread
-(see writer.py). Durability: see docs/scale.md.
+for a chat turn's small writes, else on the writer thread (see writer.py). Durability:
+see docs/scale.md.
 """
 
 from __future__ import annotations
@@ -147,8 +147,8 @@ class Database:
         result or its exception comes back. The write completes even if the caller is
         cancelled meanwhile, and the caller waits for it then (as a thread call would),
         unless the write is ``small``: a few rows, committed on the event loop with the
-        other small writes of this loop turn when the write lock is free at once, else
-        on the writer thread (writer.py). Its ``work`` may run twice (only one run is
+        other small writes of this loop turn (on the writer thread if the write lock
+        stays taken, writer.py). Its ``work`` may run twice (only one run is
         committed), so it must be database statements only; a cancelled caller stops
         waiting at once, while the write still commits with its group. Chat turns make
         these: a turn's stop never cancels it while it saves (runner._Control), and a

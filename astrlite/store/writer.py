@@ -9,16 +9,22 @@ one bad write never takes the others with it.
 
 Small writes (a chat turn's rows, ``submit(small=True)``) submitted during one turn of
 the event loop are committed together at the end of it, on the loop, through a
-connection of their own that never waits: if the write lock is taken (a batch on the
-thread, another process) they go to the thread instead. On a busy server this is most
-commits; each thread hop costs a wake-up, and the thread contends with the loop for the
-GIL while it runs Python between sqlite calls. They run without a savepoint each
-unless one of them fails: then the batch is rolled back and run again with savepoints,
-so a small write must be database statements only (it may run twice, and is committed
-once). Nothing on the loop fsyncs: its connection never checkpoints, the thread does
-that (every ``CHECKPOINT_EVERY`` small writes, see RESTART_LOG_PAGES). Large writes
-(deletes, the sweeper) always go to the thread, and so do small writes whose
-transaction was lost (they are retried there).
+connection of their own that never waits. On a busy server this is every commit; each
+thread hop costs a wake-up, and the thread contends with the loop for the GIL while it
+runs Python between sqlite calls. If the write lock is taken (a checkpoint or a batch on
+the thread, another process), they stay queued on the loop, which tries again every
+``LOCK_RETRY_SECONDS``; only a lock held longer than ``LOCK_PATIENCE_SECONDS`` sends
+them to the thread, which waits out its busy timeout. Handing them to the thread at once
+fed itself: the thread then held the lock for them, so the next loop turn's writes found
+it taken too, and a RESTART checkpoint's few milliseconds became half a second or more
+of every write taking the slow road (at 32 concurrent chat turns, turns ran 1.5x slower
+meanwhile). Small writes run without a savepoint each unless one of them fails: then
+the batch is rolled back and run again with savepoints, so a small write must be
+database statements only (it may run twice, and is committed once). Nothing on the loop
+fsyncs: its connection never checkpoints, the thread does that (every
+``CHECKPOINT_EVERY`` small writes, see RESTART_LOG_PAGES). Large writes (deletes, the
+sweeper) always go to the thread, and so do small writes whose transaction was lost
+(they are retried there).
 
 Results are handed back to the event loop in one callback per batch. astrlite runs on
 anyio's asyncio backend, so that is ``loop.call_soon_threadsafe`` on asyncio futures.
@@ -51,6 +57,8 @@ CHECKPOINT_EVERY = 256
 # time held the turns' writes 5-12 ms three times a second (p99 +2 ms, turns/s -3%).
 RESTART_LOG_PAGES = 4096  # 16 MiB of 4 KiB pages
 _CHECKPOINT = "checkpoint"
+LOCK_RETRY_SECONDS = 0.001
+LOCK_PATIENCE_SECONDS = 0.25
 
 
 @dataclass(slots=True)
@@ -87,6 +95,8 @@ class Writer:
         self._pending: list[Job] = []
         self._small: list[Job] = []  # only touched on the loop
         self._small_since_checkpoint = 0
+        self._locked_since: float | None = None  # loop time the lock was first found taken
+        self._retry: asyncio.TimerHandle | None = None
 
     def submit(
         self, work: Callable[[sqlite3.Connection], Any], *, small: bool = False
@@ -97,22 +107,24 @@ class Writer:
         job = Job(work, loop, loop.create_future(), contextvars.copy_context())
         if small and self._loop_conn is not None:
             self._small.append(job)
-            if len(self._small) == 1:
+            if len(self._small) == 1 and self._retry is None:
                 loop.call_soon(self._commit_small)
             return job.future
         self._to_thread([job])
         return job.future
 
     def _commit_small(self) -> None:
+        self._retry = None
         jobs, self._small = self._small, []
         conn = self._loop_conn
         if not jobs or conn is None:  # close() handed them to the thread meanwhile
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:  # the write lock is taken: wait on the thread
-            self._to_thread(jobs)
+        except sqlite3.OperationalError:  # the write lock is taken
+            self._wait_for_lock(jobs)
             return
+        self._locked_since = None
         try:
             retry = commit_pure_batch(conn, jobs)
             if retry is None:  # one failed: again, one savepoint each, so it fails alone
@@ -137,6 +149,20 @@ class Writer:
             self._small_since_checkpoint = 0
             self._start_thread()
             self._queue.put(_CHECKPOINT)
+
+    def _wait_for_lock(self, jobs: list[Job]) -> None:
+        """Keep ``jobs`` queued and try again soon; after LOCK_PATIENCE_SECONDS of
+        trying, hand them to the thread."""
+        loop = jobs[0].loop
+        now = loop.time()
+        if self._locked_since is None:
+            self._locked_since = now
+        elif now - self._locked_since >= LOCK_PATIENCE_SECONDS:
+            self._locked_since = None
+            self._to_thread(jobs)
+            return
+        self._small = jobs  # _commit_small took them all: nothing else is queued
+        self._retry = loop.call_later(LOCK_RETRY_SECONDS, self._commit_small)
 
     def _to_thread(self, jobs: list[Job]) -> None:
         loop = jobs[0].loop
@@ -166,6 +192,9 @@ class Writer:
     def close(self) -> None:
         """Finish the writes already submitted, then stop the thread."""
         self._closed = True
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         small, self._small = self._small, []
         with self._lock:
             self._pending += small

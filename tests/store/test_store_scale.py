@@ -8,7 +8,9 @@ import os
 import random
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import anyio
 import pytest
 
 from astrlite import sources
+from astrlite.store import writer
 from astrlite.store.chat import PAGE_ON_LOOP_ENTRIES, ChatStore, UserMessage
 from astrlite.store.db import DB_NAME, Database, migrate, statements
 from astrlite.store.readers import READER_NICENESS
@@ -281,24 +284,28 @@ async def test_a_small_write_that_fails_fails_alone(db: Database) -> None:
     assert statements_run.count("ROLLBACK TO write") == 1
 
 
-async def test_small_writes_wait_on_the_thread_while_another_writer_holds_the_lock(
+def inserting_one(value: int, threads: list[int]) -> Callable[[sqlite3.Connection], int]:
+    """A write of one row that notes the thread it ran on."""
+
+    def work(conn: sqlite3.Connection) -> int:
+        threads.append(threading.get_ident())
+        return int(conn.execute("INSERT INTO t VALUES (?)", (value,)).lastrowid or 0)
+
+    return work
+
+
+async def test_small_writes_wait_on_the_loop_while_another_writer_holds_the_lock(
     db: Database, tmp_path: Path
 ) -> None:
-    """As `astrlite keys` in another process would: the loop never waits for the lock."""
+    """As `astrlite keys` in another process would: the loop never waits for the lock,
+    and commits the write itself once the lock is free."""
     make_table(db)
     other = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     threads: list[int] = []
 
-    def work(conn: sqlite3.Connection) -> int:
-        threads.append(threading.get_ident())
-        return int(conn.execute("INSERT INTO t VALUES (1)").lastrowid or 0)
-
-    async def write() -> None:
-        await db.write(work, small=True)
-
     async with anyio.create_task_group() as group:
-        group.start_soon(write)
+        group.start_soon(partial(db.write, inserting_one(1, threads), small=True))
         ticks = 0
         with anyio.fail_after(2):
             while ticks < 10:  # the loop keeps running meanwhile
@@ -308,7 +315,47 @@ async def test_small_writes_wait_on_the_thread_while_another_writer_holds_the_lo
         other.execute("COMMIT")
     other.close()
     assert db.reader.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1
-    assert threads and threads[-1] != threading.get_ident()  # done by the writer thread
+    assert threads[-1] == threading.get_ident()  # committed on the loop after all
+
+
+async def test_small_writes_go_to_the_thread_when_the_lock_stays_taken(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past LOCK_PATIENCE_SECONDS the thread takes them, and waits out its busy timeout."""
+    monkeypatch.setattr(writer, "LOCK_PATIENCE_SECONDS", 0.02)
+    make_table(db)
+    other = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    threads: list[int] = []
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(partial(db.write, inserting_one(1, threads), small=True))
+        await anyio.sleep(0.1)
+        other.execute("COMMIT")
+    other.close()
+    assert db.reader.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1
+    assert threads[-1] != threading.get_ident()  # done by the writer thread
+
+
+async def test_small_writes_do_not_pile_onto_a_thread_that_holds_the_lock(db: Database) -> None:
+    """While the thread commits a slow write, the small writes of the loop turns meanwhile
+    wait for the loop's next try. Handed to the thread, they kept it holding the lock
+    for the next loop turn's writes, and so on: every write took the slow road."""
+    make_table(db)
+    threads: list[int] = []
+
+    def slow(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t VALUES (0)")
+        time.sleep(0.05)  # holds the write lock
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(db.write, slow)
+        await anyio.sleep(0.01)  # the thread has the lock now
+        for value in range(1, 6):
+            group.start_soon(partial(db.write, inserting_one(value, threads), small=True))
+            await anyio.sleep(0.005)  # a write in each of several loop turns
+    assert db.reader.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 6
+    assert threads == [threading.get_ident()] * 5  # all committed on the loop
 
 
 async def test_small_writes_waiting_at_close_are_committed_by_the_thread(
@@ -332,6 +379,26 @@ async def test_small_writes_waiting_at_close_are_committed_by_the_thread(
     assert conn.execute("SELECT v FROM t").fetchall() == [(5,)]
     conn.close()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_small_writes_waiting_for_the_lock_at_close_are_committed_by_the_thread(
+    tmp_path: Path,
+) -> None:
+    db = Database(tmp_path)
+    make_table(db)
+    other = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    threads: list[int] = []
+    async with anyio.create_task_group() as group:
+        group.start_soon(partial(db.write, inserting_one(5, threads), small=True))
+        await anyio.sleep(0.01)  # the loop has found the lock taken, and waits to try again
+        other.execute("COMMIT")
+        db.close()
+    other.close()
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    assert conn.execute("SELECT v FROM t").fetchall() == [(5,)]
+    conn.close()
+    assert threads and threads[-1] != threading.get_ident()
 
 
 async def test_the_log_is_checkpointed_while_small_writes_commit_on_the_loop(
