@@ -10,6 +10,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -294,27 +295,39 @@ def inserting_one(value: int, threads: list[int]) -> Callable[[sqlite3.Connectio
     return work
 
 
+@contextmanager
+def lock_taken(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection holds the write lock, as `astrlite keys` in another process
+    would, until it commits."""
+    other = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield other
+    finally:
+        other.close()
+
+
+def rows_in_t(db: Database) -> int:
+    return int(db.reader.execute("SELECT COUNT(*) FROM t").fetchone()[0])
+
+
 async def test_small_writes_wait_on_the_loop_while_another_writer_holds_the_lock(
     db: Database, tmp_path: Path
 ) -> None:
-    """As `astrlite keys` in another process would: the loop never waits for the lock,
-    and commits the write itself once the lock is free."""
+    """The loop never waits for the lock, and commits the write itself once it is free."""
     make_table(db)
-    other = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
     threads: list[int] = []
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(partial(db.write, inserting_one(1, threads), small=True))
-        ticks = 0
-        with anyio.fail_after(2):
-            while ticks < 10:  # the loop keeps running meanwhile
-                await anyio.sleep(0.005)
-                ticks += 1
-        assert db.reader.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0
-        other.execute("COMMIT")
-    other.close()
-    assert db.reader.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1
+    with lock_taken(tmp_path) as other:
+        async with anyio.create_task_group() as group:
+            group.start_soon(partial(db.write, inserting_one(1, threads), small=True))
+            ticks = 0
+            with anyio.fail_after(2):
+                while ticks < 10:  # the loop keeps running meanwhile
+                    await anyio.sleep(0.005)
+                    ticks += 1
+            assert rows_in_t(db) == 0
+            other.execute("COMMIT")
+    assert rows_in_t(db) == 1
     assert threads[-1] == threading.get_ident()  # committed on the loop after all
 
 
@@ -324,16 +337,13 @@ async def test_small_writes_go_to_the_thread_when_the_lock_stays_taken(
     """Past LOCK_PATIENCE_SECONDS the thread takes them, and waits out its busy timeout."""
     monkeypatch.setattr(writer, "LOCK_PATIENCE_SECONDS", 0.02)
     make_table(db)
-    other = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
     threads: list[int] = []
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(partial(db.write, inserting_one(1, threads), small=True))
-        await anyio.sleep(0.1)
-        other.execute("COMMIT")
-    other.close()
-    assert db.reader.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1
+    with lock_taken(tmp_path) as other:
+        async with anyio.create_task_group() as group:
+            group.start_soon(partial(db.write, inserting_one(1, threads), small=True))
+            await anyio.sleep(0.1)
+            other.execute("COMMIT")
+    assert rows_in_t(db) == 1
     assert threads[-1] != threading.get_ident()  # done by the writer thread
 
 
@@ -354,7 +364,7 @@ async def test_small_writes_do_not_pile_onto_a_thread_that_holds_the_lock(db: Da
         for value in range(1, 6):
             group.start_soon(partial(db.write, inserting_one(value, threads), small=True))
             await anyio.sleep(0.005)  # a write in each of several loop turns
-    assert db.reader.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 6
+    assert rows_in_t(db) == 6
     assert threads == [threading.get_ident()] * 5  # all committed on the loop
 
 
@@ -386,15 +396,13 @@ async def test_small_writes_waiting_for_the_lock_at_close_are_committed_by_the_t
 ) -> None:
     db = Database(tmp_path)
     make_table(db)
-    other = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
     threads: list[int] = []
-    async with anyio.create_task_group() as group:
-        group.start_soon(partial(db.write, inserting_one(5, threads), small=True))
-        await anyio.sleep(0.01)  # the loop has found the lock taken, and waits to try again
-        other.execute("COMMIT")
-        db.close()
-    other.close()
+    with lock_taken(tmp_path) as other:
+        async with anyio.create_task_group() as group:
+            group.start_soon(partial(db.write, inserting_one(5, threads), small=True))
+            await anyio.sleep(0.01)  # the loop found the lock taken, and waits to try again
+            other.execute("COMMIT")
+            db.close()
     conn = sqlite3.connect(tmp_path / DB_NAME)
     assert conn.execute("SELECT v FROM t").fetchall() == [(5,)]
     conn.close()
