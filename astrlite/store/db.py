@@ -16,6 +16,7 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -42,6 +43,13 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
+
+
+def flush(fd: int) -> None:
+    """Write a file's changed pages to disk (best effort: read-only descriptors cannot be
+    synced everywhere, and then the checkpoint syncs the file itself)."""
+    with contextlib.suppress(OSError):
+        getattr(os, "fdatasync", os.fsync)(fd)
 
 
 def statements(script: str) -> Iterator[str]:
@@ -134,7 +142,13 @@ class Database:
         self._loop_writer_conn = _connect(self.path)
         for pragma in ("synchronous = NORMAL", "busy_timeout = 0", "wal_autocheckpoint = 0"):
             self._loop_writer_conn.execute(f"PRAGMA {pragma}")
-        self._writer = Writer(self._writer_conn, self._loop_writer_conn)
+        # Only for flushing the file ahead of a RESTART checkpoint (writer.py). Closed
+        # after every connection: closing a descriptor of a file drops the process's
+        # POSIX locks on it, sqlite's among them.
+        self._file = os.open(self.path, os.O_RDONLY)
+        self._writer = Writer(
+            self._writer_conn, self._loop_writer_conn, flush_file=partial(flush, self._file)
+        )
         self.reader = _connect(self.path)
         self._readers = Readers([_connect(self.path) for _ in range(MAX_HEAVY_READS)])
 
@@ -184,4 +198,5 @@ class Database:
         self._readers.close()
         for conn in (self.reader, self._loop_writer_conn, self._writer_conn):
             conn.close()
+        os.close(self._file)
         self._lock.release()

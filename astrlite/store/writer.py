@@ -56,6 +56,11 @@ CHECKPOINT_EVERY = 256
 # next write start the log over. Measured at 32 concurrent chat turns: a RESTART every
 # time held the turns' writes 5-12 ms three times a second (p99 +2 ms, turns/s -3%).
 RESTART_LOG_PAGES = 4096  # 16 MiB of 4 KiB pages
+# A PASSIVE checkpoint that leaves frames behind does not sync the database file, so
+# the RESTART syncs every page the PASSIVE ones copied since the last: on a 600 MiB
+# database, pages all over the file, 25-40 ms with the writes held off. ``flush_file``
+# syncs them first, without holding any lock, and the RESTART's own sync finds little
+# left: 2-5 ms (at 32 concurrent chat turns on the filled database, docs/scale.md).
 _CHECKPOINT = "checkpoint"
 LOCK_RETRY_SECONDS = 0.001
 LOCK_PATIENCE_SECONDS = 0.25
@@ -84,10 +89,14 @@ class Writer:
     """
 
     def __init__(
-        self, conn: sqlite3.Connection, loop_conn: sqlite3.Connection | None = None
+        self,
+        conn: sqlite3.Connection,
+        loop_conn: sqlite3.Connection | None = None,
+        flush_file: Callable[[], None] | None = None,
     ) -> None:
         self._conn = conn
         self._loop_conn = loop_conn
+        self._flush_file = flush_file
         self._queue: queue.SimpleQueue[list[Job] | str | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -215,7 +224,7 @@ class Writer:
                         "PRAGMA wal_checkpoint(PASSIVE)"
                     ).fetchone()
                     if log_pages > RESTART_LOG_PAGES:
-                        self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
+                        self._restart_log()
                 continue
             batch = list(first)
             stopping = False
@@ -236,6 +245,15 @@ class Writer:
             _hand_back(batch)
             if stopping:
                 return
+
+    def _restart_log(self) -> None:
+        """A RESTART checkpoint, after syncing the database file twice without a lock:
+        the second time for the pages a PASSIVE checkpoint copied while the first ran."""
+        if self._flush_file is not None:
+            self._flush_file()
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._flush_file()
+        self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
 
 
 def commit_batch(conn: sqlite3.Connection, batch: list[Job], *, begin: bool = False) -> list[Job]:

@@ -19,6 +19,7 @@ import anyio
 import pytest
 
 from astrlite import sources
+from astrlite.store import db as store_db
 from astrlite.store import writer
 from astrlite.store.chat import PAGE_ON_LOOP_ENTRIES, ChatStore, UserMessage
 from astrlite.store.db import DB_NAME, Database, migrate, statements
@@ -425,6 +426,42 @@ async def test_the_log_is_checkpointed_while_small_writes_commit_on_the_loop(
         while (tmp_path / f"{DB_NAME}-wal").stat().st_size > 24 * 2**20:
             await anyio.sleep(0.01)
     assert db.reader.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 6000
+
+
+async def test_the_database_file_is_synced_before_the_log_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PASSIVE checkpoint does not sync the file; the RESTART would sync everything
+    they copied, holding writes off meanwhile. The file is synced first, twice."""
+    order: list[str] = []
+    monkeypatch.setattr(store_db, "flush", lambda fd: order.append("flush"))
+    monkeypatch.setattr(writer, "RESTART_LOG_PAGES", 8)
+    monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 16)
+    db = Database(tmp_path)
+    try:
+        make_table(db)
+        db.writer_connection().set_trace_callback(
+            lambda sql: order.append(sql) if "checkpoint" in sql else None
+        )
+        for value in range(40):
+            await db.write(inserting_one(value, []), small=True)
+        with anyio.fail_after(5):
+            while "PRAGMA wal_checkpoint(RESTART)" not in order:
+                await anyio.sleep(0.01)
+        assert rows_in_t(db) == 40
+    finally:
+        db.close()
+    restart = order.index("PRAGMA wal_checkpoint(RESTART)")
+    assert order[restart - 3 : restart] == ["flush", "PRAGMA wal_checkpoint(PASSIVE)", "flush"]
+
+
+def test_a_file_that_cannot_be_synced_is_left_to_the_checkpoint() -> None:
+    read_end, write_end = os.pipe()
+    try:
+        store_db.flush(read_end)  # EINVAL: nothing raised
+    finally:
+        os.close(read_end)
+        os.close(write_end)
 
 
 # -- counts and pages --------------------------------------------------------------------
