@@ -24,7 +24,7 @@ from astrlite.principal import VALID_SCOPES
 from astrlite.runtime import StartupError, prepare_data_dir, start
 from astrlite.store import keys
 from astrlite.store.db import StoreError, administer
-from astrlite.tuning import freeze_start_up_objects, tune_malloc
+from astrlite.tuning import collect_less_often, freeze_start_up_objects, tune_malloc
 
 COMMANDS = ("serve", "keys", "db", "help", "version")
 USAGE = """usage: astrlite [serve] [options]      run the server (astrlite help serve)
@@ -63,6 +63,7 @@ def _serve(opts: options.Options) -> int:
     with runtime:
         tune_malloc()
         freeze_start_up_objects()
+        collect_less_often()
         print("\n".join(banner.lines(runtime.services, runtime.data_dir, runtime.url)), flush=True)
         if not runtime.services.keys.has_static_keys:
             with runtime.db.writer_connection() as conn:

@@ -1,5 +1,6 @@
-"""malloc tuning applies on glibc without running ldconfig (ctypes.util.find_library
-spawns it, and imports tempfile, shutil and lzma, at every start)."""
+"""Process tuning: malloc thresholds applied on glibc without running ldconfig
+(ctypes.util.find_library spawns it, and imports tempfile, shutil and lzma, at every
+start), and the collector's young-generation threshold."""
 
 from __future__ import annotations
 
@@ -22,3 +23,20 @@ def test_malloc_tuning_without_a_subprocess() -> None:
         [sys.executable, "-c", CHECK], capture_output=True, text=True, check=True, timeout=30
     )
     assert done.stdout.split(maxsplit=1) == ["True", "[]\n"]
+
+
+COLLECT = """
+import gc
+from astrlite.tuning import GEN0_THRESHOLD, collect_less_often
+before = gc.get_threshold()
+collect_less_often()
+print(gc.get_threshold() == (GEN0_THRESHOLD, *before[1:]), before[0] < GEN0_THRESHOLD)
+"""
+
+
+def test_young_collections_start_less_often() -> None:
+    """In a process of its own: the test run's collector stays as it is."""
+    done = subprocess.run(
+        [sys.executable, "-c", COLLECT], capture_output=True, text=True, check=True, timeout=30
+    )
+    assert done.stdout.split() == ["True", "True"]
