@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import anyio
 import anyio.lowlevel
@@ -71,9 +72,8 @@ RUN_LINGER_SECONDS = 30.0
 UNKNOWN_PROVIDER = "LLM 请求失败：未找到指定的提供商 `{}`。请检查提供商配置或重新选择可用模型。"
 
 
-@dataclass(frozen=True, slots=True)
-class TurnRequest:
-    """An accepted ``POST /api/v1/chat``."""
+class TurnRequest(NamedTuple):
+    """An accepted ``POST /api/v1/chat`` (a NamedTuple for the reason Emit is one)."""
 
     message_id: str
     session_id: str
@@ -87,8 +87,7 @@ class TurnRequest:
     new_session: bool = False  # the server made session_id up: it has no history yet
 
 
-@dataclass(frozen=True, slots=True)
-class _Queued:
+class _Queued(NamedTuple):
     request: TurnRequest
     run: Run
 

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from astrlite import sources
 from astrlite.chat.accumulator import is_save_point
@@ -84,9 +85,12 @@ REASONING_PREFIX = "🤔 思考: "  # a non-streaming reasoning line: prefix, re
 NO_FIRST_TOKEN = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Emit:
-    """A back-queue event; ``attachment_id`` is set on media events (for the accumulator)."""
+class Emit(NamedTuple):
+    """A back-queue event; ``attachment_id`` is set on media events (for the accumulator).
+
+    A NamedTuple, not a frozen dataclass: a turn makes one per event, and on Python 3.11
+    a frozen dataclass's ``__init__`` costs 3.5x as much (each field set through
+    ``object.__setattr__``)."""
 
     event: Event
     attachment_id: str | None = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from astrlite.files import MEDIA_KINDS
 from astrlite.files.attachments import AttachmentRow
@@ -34,8 +34,7 @@ class Quote:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedMessage:
+class ParsedMessage(NamedTuple):
     parts: tuple[dict[str, Any], ...]  # as stored in the user history row
     text: str  # the plain parts' texts, joined
     quotes: tuple[Quote, ...]
@@ -47,8 +46,7 @@ class ParsedMessage:
         return any(part["type"] != "reply" for part in self.parts)
 
 
-@dataclass(frozen=True, slots=True)
-class Lookups:
+class Lookups(NamedTuple):
     """How parts are resolved for one request: both return None for "not yours"."""
 
     attachment: Callable[[str], AttachmentRow | None]  # owned by the calling key (F21)

@@ -14,7 +14,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from astrlite.configs import WEBCHAT
 from astrlite.store import clock
@@ -71,8 +71,7 @@ class HistoryRow:
     content: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class UserMessage:
+class UserMessage(NamedTuple):
     """A user turn's history row: ``{"type": "user", "message": parts}``."""
 
     sender_id: str
@@ -82,8 +81,7 @@ class UserMessage:
     checkpoint_id: str | None = None  # the turn's llm_checkpoint_id
 
 
-@dataclass(frozen=True, slots=True)
-class StartedTurn:
+class StartedTurn(NamedTuple):
     user_row_id: int
     created_at: str
     config_id: str | None  # the session's binding after this turn's choice
