@@ -36,6 +36,8 @@ BUSY_TIMEOUT_MS = 5000  # another process (astrlite keys ...) may hold the write
 # Scans get every core but one, which stays with the event loop and the writer: more
 # concurrent scans would only take CPU time from them (on a two-core box: one scan).
 MAX_HEAVY_READS = max(1, (os.cpu_count() or 2) - 1)
+# A database file at least this large is synced before a RESTART checkpoint (writer.py).
+FLUSH_FIRST_BYTES = 64 * 2**20
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -45,11 +47,17 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def flush(fd: int) -> None:
-    """Write a file's changed pages to disk (best effort: read-only descriptors cannot be
-    synced everywhere, and then the checkpoint syncs the file itself)."""
-    with contextlib.suppress(OSError):
+def flush(fd: int) -> bool:
+    """Write a large file's changed pages to disk; True when done. A small file's few
+    pages are quick for the checkpoint to sync itself, while the log grows meanwhile;
+    and where a read-only descriptor cannot be synced, the checkpoint does it too."""
+    try:
+        if os.fstat(fd).st_size < FLUSH_FIRST_BYTES:
+            return False
         getattr(os, "fdatasync", os.fsync)(fd)
+    except OSError:
+        return False
+    return True
 
 
 def statements(script: str) -> Iterator[str]:

@@ -60,7 +60,8 @@ RESTART_LOG_PAGES = 4096  # 16 MiB of 4 KiB pages
 # the RESTART syncs every page the PASSIVE ones copied since the last: on a 600 MiB
 # database, pages all over the file, 25-40 ms with the writes held off. ``flush_file``
 # syncs them first, without holding any lock, and the RESTART's own sync finds little
-# left: 2-5 ms (at 32 concurrent chat turns on the filled database, docs/scale.md).
+# left: 2-5 ms (at 32 concurrent chat turns on the filled database, docs/scale.md). It
+# does so only for a large file (db.FLUSH_FIRST_BYTES): the log keeps growing meanwhile.
 _CHECKPOINT = "checkpoint"
 LOCK_RETRY_SECONDS = 0.001
 LOCK_PATIENCE_SECONDS = 0.25
@@ -92,7 +93,7 @@ class Writer:
         self,
         conn: sqlite3.Connection,
         loop_conn: sqlite3.Connection | None = None,
-        flush_file: Callable[[], None] | None = None,
+        flush_file: Callable[[], bool] | None = None,
     ) -> None:
         self._conn = conn
         self._loop_conn = loop_conn
@@ -105,6 +106,10 @@ class Writer:
         self._small: list[Job] = []  # only touched on the loop
         self._small_since_checkpoint = 0
         self._locked_since: float | None = None  # loop time the lock was first found taken
+        # Set by the thread while it runs a RESTART: the loop then leaves the lock to it.
+        # Its busy handler backs off up to 100 ms between tries, and a loop committing
+        # back to back took the lock first, try after try, while the log grew.
+        self._restarting = False
         self._retry: asyncio.TimerHandle | None = None
 
     def submit(
@@ -127,6 +132,9 @@ class Writer:
         jobs, self._small = self._small, []
         conn = self._loop_conn
         if not jobs or conn is None:  # close() handed them to the thread meanwhile
+            return
+        if self._restarting:
+            self._wait_for_lock(jobs)
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -249,11 +257,14 @@ class Writer:
     def _restart_log(self) -> None:
         """A RESTART checkpoint, after syncing the database file twice without a lock:
         the second time for the pages a PASSIVE checkpoint copied while the first ran."""
-        if self._flush_file is not None:
-            self._flush_file()
+        if self._flush_file is not None and self._flush_file():
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             self._flush_file()
-        self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
+        self._restarting = True
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
+        finally:
+            self._restarting = False
 
 
 def commit_batch(conn: sqlite3.Connection, batch: list[Job], *, begin: bool = False) -> list[Job]:

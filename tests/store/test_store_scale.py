@@ -348,6 +348,25 @@ async def test_small_writes_go_to_the_thread_when_the_lock_stays_taken(
     assert threads[-1] != threading.get_ident()  # done by the writer thread
 
 
+async def test_small_writes_leave_the_lock_to_a_restart_checkpoint(db: Database) -> None:
+    """While the thread runs a RESTART the loop does not take the lock: back-to-back loop
+    commits won it try after try from the RESTART's busy handler, and the log grew."""
+    make_table(db)
+    threads: list[int] = []
+    writer_ = db._writer  # the state under test
+    writer_._restarting = True
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(partial(db.write, inserting_one(1, threads), small=True))
+            await anyio.sleep(0.02)
+            assert rows_in_t(db) == 0  # waiting, though the lock is free
+            writer_._restarting = False
+    finally:
+        writer_._restarting = False
+    assert rows_in_t(db) == 1
+    assert threads == [threading.get_ident()]
+
+
 async def test_small_writes_do_not_pile_onto_a_thread_that_holds_the_lock(db: Database) -> None:
     """While the thread commits a slow write, the small writes of the loop turns meanwhile
     wait for the loop's next try. Handed to the thread, they kept it holding the lock
@@ -434,7 +453,7 @@ async def test_the_database_file_is_synced_before_the_log_starts_over(
     """A PASSIVE checkpoint does not sync the file; the RESTART would sync everything
     they copied, holding writes off meanwhile. The file is synced first, twice."""
     order: list[str] = []
-    monkeypatch.setattr(store_db, "flush", lambda fd: order.append("flush"))
+    monkeypatch.setattr(store_db, "flush", lambda fd: order.append("flush") or True)
     monkeypatch.setattr(writer, "RESTART_LOG_PAGES", 8)
     monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 16)
     db = Database(tmp_path)
@@ -455,13 +474,29 @@ async def test_the_database_file_is_synced_before_the_log_starts_over(
     assert order[restart - 3 : restart] == ["flush", "PRAGMA wal_checkpoint(PASSIVE)", "flush"]
 
 
-def test_a_file_that_cannot_be_synced_is_left_to_the_checkpoint() -> None:
+def test_a_file_that_cannot_be_synced_is_left_to_the_checkpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(store_db, "FLUSH_FIRST_BYTES", 0)
     read_end, write_end = os.pipe()
     try:
-        store_db.flush(read_end)  # EINVAL: nothing raised
+        assert store_db.flush(read_end) is False  # EINVAL: nothing raised
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_only_a_large_file_is_synced_ahead(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "file"
+    path.write_bytes(b"x" * 4096)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        monkeypatch.setattr(store_db, "FLUSH_FIRST_BYTES", 8192)
+        assert store_db.flush(fd) is False  # the checkpoint's own sync is quick
+        monkeypatch.setattr(store_db, "FLUSH_FIRST_BYTES", 4096)
+        assert store_db.flush(fd) is True
+    finally:
+        os.close(fd)
 
 
 # -- counts and pages --------------------------------------------------------------------
