@@ -13,7 +13,7 @@ turns that was a 10-17 ms pause about once a second, paid by every request in fl
 A chat turn allocates and frees thousands of container objects, and with the default
 threshold (700 net allocations) a young collection ran 67 times a second under 32
 concurrent turns: 2 % of the event loop, each walking objects that would have been
-freed a moment later anyway. At 10,000 it runs about once a second
+freed a moment later anyway. At 10,000 it runs three or four times a second
 (`collect_less_often`)."""
 
 from __future__ import annotations
