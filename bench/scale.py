@@ -13,6 +13,12 @@ in a 20,000-row one; a download by id among 10^5; GET /im/bots while 4 clients f
 deep pages. Then echo turns/s and p99 at concurrency 1, 32 and 100 (new sessions), the
 filled database's size, and the sweeper's cost (retention and attachment cap set to
 delete about a tenth of everything, measured with turns running).
+
+At concurrency 32 a third server takes its turn in the same rounds: the machine's floor,
+a bare uvicorn h11 app streaming the same eight events with nothing behind them
+(bench/baseline_sse.py). The goal's p99 is an absolute figure on a machine whose speed
+moves by a third from one minute to the next; the floor, measured in the same minutes,
+tells what the machine allowed then.
 """
 
 from __future__ import annotations
@@ -55,6 +61,9 @@ SWEEP_SHARE = 0.1
 SWEEP_TIMEOUT = 600.0
 ROUNDS = 6  # each row is measured in this many rounds per server, alternating
 MINE = "this tree"
+FLOOR = "floor"
+FLOOR_APP = "bench.baseline_sse:app"
+FLOOR_CONCURRENCY = 32
 GOAL_RATIO = 2.0
 GOAL_DEEP_MS = 50.0
 GOAL_TURN_P99_MS = 25.0
@@ -193,10 +202,11 @@ def in_turn(targets: list[Target], round_number: int) -> list[Target]:
     return targets if round_number % 2 == 0 else targets[::-1]
 
 
-async def measure(targets: list[Target]) -> None:
+async def measure(targets: list[Target], floor: Target) -> None:
     """Every row in ROUNDS rounds, alternating between the servers (they run side by
     side, idle while the other is measured): on a shared machine, load that comes and
-    goes then falls on both."""
+    goes then falls on both. The floor takes part in the turns at FLOOR_CONCURRENCY."""
+    await timed(floor.client, lambda _: chat(), 20)  # warm up
     for target in targets:
         await timed(target.client, lambda _: get(BOTS), 50)  # warm up
         await timed(target.client, lambda _: chat(), 20)
@@ -234,8 +244,9 @@ async def measure(targets: list[Target]) -> None:
             target.add("bots, idle", await spaced_bots(target.client, LOAD_SECONDS / ROUNDS))
             target.add("bots, 4 clients on deep pages", await under_deep_load(target))
     for concurrency in CONCURRENCY:
+        group = [*targets, floor] if concurrency == FLOOR_CONCURRENCY else targets
         for round_number in range(ROUNDS):
-            for target in in_turn(targets, round_number):
+            for target in in_turn(group, round_number):
                 await turns(target, concurrency, TURN_SECONDS / ROUNDS)
 
 
@@ -260,16 +271,18 @@ async def under_deep_load(target: Target) -> list[float]:
 
 
 async def measure_side_by_side(
-    servers: dict[str, Started], attachment_ids: list[str]
+    servers: dict[str, Started], attachment_ids: list[str], bare: Started
 ) -> dict[str, Figures]:
+    """Figures by server name, and the floor's (named FLOOR) for its turns."""
     targets = [
         Target(name, started, await Client.connect(*started.address), list(attachment_ids))
         for name, started in servers.items()
     ]
-    await measure(targets)
-    for target in targets:
+    floor = Target(FLOOR, bare, await Client.connect(*bare.address), [])
+    await measure(targets, floor)
+    for target in (*targets, floor):
         target.client.close()
-    return {target.name: target.figures() for target in targets}
+    return {target.name: target.figures() for target in (*targets, floor)}
 
 
 # -- servers, trees and data -----------------------------------------------------------
@@ -283,6 +296,15 @@ def server(root: Path, data_dir: Path, args: tuple[str, ...] = ()) -> Iterator[S
     command += ["--access-log", "0", "--keepalive-timeout", "3600", *args]
     # A probe every astrlite answers: wave 1's openapi.json needed the repository root.
     with spawned(command, port, BOTS, root=root, timeout=START_TIMEOUT) as started:
+        yield started
+
+
+@contextmanager
+def floor_server() -> Iterator[Started]:
+    """The floor app under uvicorn, without an access log (the servers run without)."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", FLOOR_APP, "--http", "h11", "--no-access-log"]
+    with spawned([*command, "--port", str(port)], port, "/") as started:
         yield started
 
 
@@ -447,8 +469,9 @@ def main() -> None:
             with (
                 server(base_root, dirs[ref]) as base,
                 server(ROOT, dirs[MINE]) as mine,
+                floor_server() as bare,
             ):
-                measured = asyncio.run(measure_side_by_side({ref: base, MINE: mine}, ids))
+                measured = asyncio.run(measure_side_by_side({ref: base, MINE: mine}, ids, bare))
             for name, figures in measured.items():
                 results[name, state] = figures
             print(f"measured {state}", flush=True)
@@ -458,6 +481,11 @@ def main() -> None:
         with server(ROOT, filled_mine, args) as started:
             cost = asyncio.run(sweep_cost(started, filled_mine, cap, days))
         report(ref, results, size_base, size_mine, cost, rows)
+
+
+def turns_text(turns: tuple[float, float, int]) -> str:
+    rate, p99, errors = turns
+    return f"{rate:,.0f}/s p99 {p99:.1f} ms errors {errors}"
 
 
 def report(
@@ -496,11 +524,17 @@ def report(
             base = results[ref, state].turns[concurrency]
             mine = results[MINE, state].turns[concurrency]
             print(
-                f"{state}, c={concurrency}: {ref} {base[0]:,.0f}/s p99 {base[1]:.1f} ms "
-                f"errors {base[2]}; this {mine[0]:,.0f}/s p99 {mine[1]:.1f} ms errors {mine[2]}"
+                f"{state}, c={concurrency}: {ref} {turns_text(base)}; this {turns_text(mine)}"
                 f"; ratio {mine[0] / base[0]:.2f}x"
                 + (f" (goal >= 2x, p99 <= {GOAL_TURN_P99_MS:.0f} ms)" if concurrency == 32 else "")
             )
+        bare = results[FLOOR, state].turns[FLOOR_CONCURRENCY]
+        mine = results[MINE, state].turns[FLOOR_CONCURRENCY]
+        print(
+            f"{state}, c={FLOOR_CONCURRENCY}, the floor in the same rounds (a bare uvicorn app,"
+            f" the same events, no database): {turns_text(bare)}; this tree at"
+            f" {mine[0] / bare[0]:.2f}x its turns/s"
+        )
     print(
         f"\nstart-up on the filled database: {ref} {base_filled.start_s:.1f} s, this tree "
         f"{mine_filled.start_s:.1f} s (includes migrating the copy to the new schema)"
