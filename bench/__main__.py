@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from bench.common import ensure_current_pyz
+
 BENCHMARKS = [
     "startup",
     "keys",
@@ -23,6 +25,7 @@ BENCHMARKS = [
 
 def main(args: list[str]) -> int:
     names = [arg for arg in args if arg in BENCHMARKS]
+    ensure_current_pyz()
     for name in names or BENCHMARKS:
         print(f"== {name}", flush=True)
         importlib.import_module(f"bench.{name}").main()

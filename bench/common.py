@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,39 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYZ = ROOT / "dist" / "astrlite.pyz"
 BENCH_KEY = "abk_bench_key_0123456789abcdefghijklmnopqrstuvwxyz"
+BUILD_PYZ = ROOT / "tools" / "build_pyz.py"
+
+
+def pyz_is_current(pyz: Path = PYZ, root: Path = ROOT) -> bool:
+    """True when ``pyz`` holds exactly the files of ``root``/astrlite (its bytecode
+    aside), as tools/build_pyz.py packs them; compared by content, so a checkout that
+    only touched the files' times does not count."""
+    tree = {
+        path.relative_to(root).as_posix(): path
+        for path in (root / "astrlite").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    }
+    try:
+        with zipfile.ZipFile(pyz) as archive:
+            packed = [
+                name
+                for name in archive.namelist()
+                if name.startswith("astrlite/") and not name.endswith(".pyc")
+            ]
+            return sorted(packed) == sorted(tree) and all(
+                archive.read(name) == tree[name].read_bytes() for name in packed
+            )
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def ensure_current_pyz() -> None:
+    """Most benchmarks run dist/astrlite.pyz: rebuild it first if it is missing or
+    holds other sources than the tree's, or they would measure older code."""
+    if pyz_is_current():
+        return
+    print(f"{PYZ.relative_to(ROOT)} does not hold this tree's astrlite/: building it", flush=True)
+    subprocess.run([sys.executable, str(BUILD_PYZ)], check=True)
 
 
 def free_port() -> int:

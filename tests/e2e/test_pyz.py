@@ -18,6 +18,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from bench.common import pyz_is_current
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -47,6 +49,23 @@ def other_python(version: str) -> str | None:
 
 def test_two_builds_are_byte_identical(pyz: Path, tmp_path: Path) -> None:
     assert build(tmp_path / "again.pyz").read_bytes() == pyz.read_bytes()
+
+
+def test_the_benchmarks_tell_a_pyz_of_other_sources(pyz: Path, tmp_path: Path) -> None:
+    """`python -m bench` rebuilds dist/astrlite.pyz unless it holds the tree's sources."""
+    assert pyz_is_current(pyz)
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "astrlite", tree / "astrlite", ignore=shutil.ignore_patterns("*.pyc"))
+    assert pyz_is_current(pyz, tree)
+    edited = tree / "astrlite" / "sse.py"
+    edited.write_bytes(edited.read_bytes() + b"\n")
+    assert not pyz_is_current(pyz, tree)
+    edited.write_bytes((ROOT / "astrlite" / "sse.py").read_bytes())
+    (tree / "astrlite" / "new.py").write_text("")
+    assert not pyz_is_current(pyz, tree)
+    assert not pyz_is_current(tmp_path / "missing.pyz")
+    (tmp_path / "not-a.pyz").write_text("no zip")
+    assert not pyz_is_current(tmp_path / "not-a.pyz")
 
 
 def test_archive_holds_sources_bytecode_licences_and_no_caches(pyz: Path) -> None:
