@@ -53,7 +53,8 @@ def ensure_current_pyz() -> None:
     if pyz_is_current():
         return
     print(f"{PYZ.relative_to(ROOT)} does not hold this tree's astrlite/: building it", flush=True)
-    subprocess.run([sys.executable, str(BUILD_PYZ)], check=True)
+    if subprocess.run([sys.executable, str(BUILD_PYZ)]).returncode != 0:
+        sys.exit(f"could not build {PYZ.relative_to(ROOT)} (tools/build_pyz.py failed, above)")
 
 
 def free_port() -> int:
