@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.build_pyz import collect
+
 ROOT = Path(__file__).resolve().parent.parent
 PYZ = ROOT / "dist" / "astrlite.pyz"
 BENCH_KEY = "abk_bench_key_0123456789abcdefghijklmnopqrstuvwxyz"
@@ -25,23 +27,19 @@ BUILD_PYZ = ROOT / "tools" / "build_pyz.py"
 
 
 def pyz_is_current(pyz: Path = PYZ, root: Path = ROOT) -> bool:
-    """True when ``pyz`` holds exactly the files of ``root``/astrlite (its bytecode
-    aside), as tools/build_pyz.py packs them; compared by content, so a checkout that
-    only touched the files' times does not count."""
-    tree = {
-        path.relative_to(root).as_posix(): path
-        for path in (root / "astrlite").rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
-    }
+    """True when ``pyz`` holds exactly the files tools/build_pyz.py would pack from
+    ``root``/astrlite (its bytecode aside); compared by content, so a checkout that only
+    touched the files' times does not count."""
+    tree = collect(root, root / "astrlite")
     try:
         with zipfile.ZipFile(pyz) as archive:
-            packed = [
+            packed = {
                 name
                 for name in archive.namelist()
                 if name.startswith("astrlite/") and not name.endswith(".pyc")
-            ]
-            return sorted(packed) == sorted(tree) and all(
-                archive.read(name) == tree[name].read_bytes() for name in packed
+            }
+            return packed == tree.keys() and all(
+                archive.read(name) == data for name, data in tree.items()
             )
     except (OSError, zipfile.BadZipFile):
         return False
