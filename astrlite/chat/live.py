@@ -170,7 +170,7 @@ class LiveTurn:
         each media)."""
         run = self._run
         run_events = self._profile.run_events and run.framing.shows_saves
-        checkpoint = run.checkpoint_id
+        checkpoint = run.stored_checkpoint_id
         shown_checkpoint = checkpoint if run_events else None
         batch: list[Emit] = []
         for emit in emits:

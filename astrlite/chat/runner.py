@@ -288,7 +288,7 @@ class ChatService:
             sender_name=request.username,
             parts=request.message.parts,
             title=title_of(request.message.text),
-            checkpoint_id=run.checkpoint_id,
+            checkpoint_id=run.stored_checkpoint_id,
         )
         try:
             started = await self.store.start_turn(

@@ -130,6 +130,12 @@ class Run:
     def finished(self) -> bool:
         return self._finished
 
+    @property
+    def stored_checkpoint_id(self) -> str | None:
+        """The checkpoint id its history rows keep: none for a client that is shown no
+        saves (4.27's WebSocket rows have a NULL ``llm_checkpoint_id``)."""
+        return self.checkpoint_id if self.framing.shows_saves else None
+
     async def wait_done(self) -> None:
         if not self._finished:
             if self._done is None:

@@ -60,6 +60,10 @@ def test_a_streaming_turn_has_the_4_27_websocket_events(srv: Running) -> None:
     assert "user_message_saved" not in types and types.count("message_saved") == 1
     rows = contents(srv, "w1")  # G4: the user row and the reply, no empty bot row
     assert [row["type"] for row in rows] == ["user", "bot"] and rows[1]["message"]
+    checkpoints = srv.db.reader.execute(
+        "SELECT llm_checkpoint_id FROM history WHERE session_id = 'w1'"
+    ).fetchall()
+    assert [row[0] for row in checkpoints] == [None, None]  # as 4.27 stores WS rows
 
 
 def test_bot_media_has_no_attachment_saved_over_the_websocket(srv: Running) -> None:
