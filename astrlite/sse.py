@@ -40,21 +40,31 @@ def encode_event(event: dict[str, Any]) -> bytes:
     return DATA_PREFIX + encode_json(event) + EVENT_END
 
 
-# What json.dumps(value, ensure_ascii=False) builds on every call, built once: the
-# encoder (half the cost of a small event's encoding), and the C encoder that its
-# encode() makes anew each time (a third of what is left). Without C speedups (another
-# Python), the encoder's own encode().
-_ENCODER = json.JSONEncoder(ensure_ascii=False)
 _make_c_encoder: Callable[..., Callable[[object, int], Sequence[str]]] | None = getattr(
     json_encoder, "c_make_encoder", None
 )
-_C_ENCODER = (
-    None
-    if _make_c_encoder is None
-    else _make_c_encoder(
-        None,  # no check for circular references: events are trees we build
-        _ENCODER.default,
-        json_encoder.encode_basestring,
+
+
+def json_dumps(*, ensure_ascii: bool) -> Callable[[object], str]:
+    """``json.dumps(value, ensure_ascii=ensure_ascii)``, with the same output.
+
+    ``json.dumps`` builds a ``JSONEncoder`` (unless called with its defaults) and, on
+    every call, the C encoder that does the work: half and then a third of what encoding
+    a small event costs. Here both are built once, for the per-turn paths (events,
+    history rows). Without C speedups (another Python), the encoder's own ``encode``.
+    Values must be trees (as built, or parsed from JSON): there is no check for circular
+    references, which ``json.dumps`` makes.
+    """
+    encoder = json.JSONEncoder(ensure_ascii=ensure_ascii)
+    if _make_c_encoder is None:
+        return encoder.encode
+    escape = (
+        json_encoder.encode_basestring_ascii if ensure_ascii else json_encoder.encode_basestring
+    )
+    c_encoder = _make_c_encoder(
+        None,  # no check for circular references
+        encoder.default,
+        escape,
         None,  # no indent
         ": ",
         ", ",
@@ -62,12 +72,19 @@ _C_ENCODER = (
         False,  # skipkeys
         True,  # allow_nan
     )
-)
+
+    def dumps(value: object) -> str:
+        return "".join(c_encoder(value, 0))
+
+    return dumps
+
+
+_dumps_unicode = json_dumps(ensure_ascii=False)
 
 
 def encode_json(value: object) -> bytes:
     """``json.dumps(value, ensure_ascii=False)`` as UTF-8."""
-    text = _ENCODER.encode(value) if _C_ENCODER is None else "".join(_C_ENCODER(value, 0))
+    text = _dumps_unicode(value)
     # A lone surrogate (valid in JSON input, e.g. "\ud800") cannot be UTF-8 encoded. It can
     # only sit inside a JSON string, where backslashreplace writes it as the JSON escape
     # \udXXX, which decodes back to the same string: the stream never breaks on it.

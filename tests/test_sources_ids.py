@@ -5,6 +5,9 @@ from __future__ import annotations
 import random
 import uuid
 
+import pytest
+
+from astrlite import sources
 from astrlite.sources import DeterministicSource, Source, dashed, v4_hex
 
 
@@ -28,3 +31,13 @@ def test_system_ids_are_version_4_and_differ() -> None:
         uuid.UUID(made).version == 4 and uuid.UUID(made).variant == uuid.RFC_4122 for made in ids
     )
     assert uuid.UUID(hex=Source().new_hex()).version == 4
+
+
+def test_system_ids_are_the_uuid_modules_of_their_random_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    draw = random.Random(11)
+    for raw in (bytes(16), b"\xff" * 16, *(draw.randbytes(16) for _ in range(500))):
+        monkeypatch.setattr(sources.os, "urandom", lambda size, raw=raw: raw[:size])
+        assert Source().new_uuid() == str(uuid.UUID(bytes=raw, version=4))
+        assert Source().new_hex() == uuid.UUID(bytes=raw, version=4).hex

@@ -92,6 +92,51 @@ class PlainDeltas:
         return _PLAIN_HEAD + encode_json_string(text) + self._tail
 
 
+# The SSE frames of the events every turn ends with, from templates: byte for byte
+# encode_event of the builder's dict, for the cost of encoding its strings alone.
+_SESSION_ID_HEAD = DATA_PREFIX + b'{"type": "session_id", "data": null, "session_id": '
+_COMPLETE_HEAD = DATA_PREFIX + b'{"type": "complete", "data": '
+_SAVED_HEAD = DATA_PREFIX + b'{"type": "message_saved", "data": {"id": '
+_END_HEAD = DATA_PREFIX + b'{"type": "end", "data": "", "streaming": false, "message_id": '
+_CLOSE = b"}" + EVENT_END
+
+
+def session_id_wire(session_id: str) -> bytes:
+    """``encode_event(session_id_event(session_id))``."""
+    return _SESSION_ID_HEAD + encode_json_string(session_id) + _CLOSE
+
+
+def complete_wire(text: str, reasoning: str, *, message_id: str) -> bytes:
+    """``encode_event(complete_event(text, reasoning, message_id=message_id))``."""
+    return b"".join(
+        (
+            _COMPLETE_HEAD,
+            encode_json_string(text),
+            b', "reasoning": ',
+            encode_json_string(reasoning),
+            b', "streaming": true, "message_id": ',
+            encode_json_string(message_id),
+            _CLOSE,
+        )
+    )
+
+
+def message_saved_wire(row_id: int, created_at: str, checkpoint_id: str | None = None) -> bytes:
+    """``encode_event(message_saved_event(row_id, created_at, checkpoint_id))``."""
+    checkpoint = (
+        b""
+        if checkpoint_id is None
+        else b', "llm_checkpoint_id": ' + encode_json_string(checkpoint_id)
+    )
+    created = encode_json_string(created_at)
+    return b'%s%d, "created_at": %s%s}%s' % (_SAVED_HEAD, row_id, created, checkpoint, _CLOSE)
+
+
+def end_wire(message_id: str) -> bytes:
+    """``encode_event(end_event(message_id))``."""
+    return _END_HEAD + encode_json_string(message_id) + _CLOSE
+
+
 def tool_call_event(
     call_id: str, name: str, args: Mapping[str, Any], ts: float, *, message_id: str
 ) -> Event:

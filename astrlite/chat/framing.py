@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from astrlite.chat.events import Event, end_event, message_saved_event, session_id_event
+from astrlite.chat.events import (
+    Event,
+    end_event,
+    end_wire,
+    message_saved_event,
+    message_saved_wire,
+    session_id_event,
+    session_id_wire,
+)
 from astrlite.sse import encode_event
 
 
@@ -27,7 +35,15 @@ class Framing:
     # shows none of them; docs/compatibility.md P4).
     shows_saves: bool = True
 
+    @property
+    def templated(self) -> bool:
+        """SSE frames of the events as their builders make them: every turn's
+        ``session_id``, ``message_saved`` and ``end`` come from templates (events.py)."""
+        return self.sse and not self.ids_in_events
+
     def first(self, session_id: str, message_id: str) -> bytes:
+        if self.templated:
+            return session_id_wire(session_id)
         event = session_id_event(session_id)
         if self.ids_in_events:
             event["message_id"] = message_id
@@ -42,8 +58,12 @@ class Framing:
             event["session_id"] = session_id
         return event
 
+    def saved_wire(self, row_id: int, created_at: str, checkpoint_id: str | None) -> bytes | None:
+        """The frame of ``saved_event`` when templated, else None (an Emit's ``wire``)."""
+        return message_saved_wire(row_id, created_at, checkpoint_id) if self.templated else None
+
     def end(self, message_id: str) -> bytes:
-        return self.encode(end_event(message_id))
+        return end_wire(message_id) if self.templated else self.encode(end_event(message_id))
 
 
 SSE = Framing(encode_event, sse=True)

@@ -181,9 +181,9 @@ class LiveTurn:
             row = accumulator.feed(emit.event, emit.attachment_id)
             if row is not None and emit.saved:
                 row_id, created_at = await self._store.add_bot_row(run.session_id, row, checkpoint)
-                saved = run.framing.saved_event(
-                    row_id, created_at, run.session_id, shown_checkpoint
-                )
-                batch.append(Emit(saved))
+                framing = run.framing
+                saved = framing.saved_event(row_id, created_at, run.session_id, shown_checkpoint)
+                wire = framing.saved_wire(row_id, created_at, shown_checkpoint)
+                batch.append(Emit(saved, wire=wire))
         if batch:
             await run.send(batch)

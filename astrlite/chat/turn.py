@@ -63,7 +63,9 @@ from astrlite.chat.events import (
     PlainDeltas,
     agent_stats_event,
     complete_event,
+    complete_wire,
     end_event,
+    end_wire,
     media_event,
     plain_event,
     tool_call_event,
@@ -213,9 +215,10 @@ class Turn:
         stats = Emit(agent_stats_event(self._stats()))
         out = [stats, *self._flush()] if self._stats_first else [*self._flush(), stats]
         if self._streaming:
-            complete = complete_event(self._text.value(), self._reasoning.value(), message_id=mid)
-            out.append(Emit(complete))
-        out.append(Emit(end_event(mid)))
+            text, reasoning = self._text.value(), self._reasoning.value()
+            complete = complete_event(text, reasoning, message_id=mid)
+            out.append(Emit(complete, wire=complete_wire(text, reasoning, message_id=mid)))
+        out.append(Emit(end_event(mid), wire=end_wire(mid)))
         self._finished = True
         return out
 

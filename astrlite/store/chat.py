@@ -17,10 +17,14 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from astrlite.configs import WEBCHAT
+from astrlite.sse import json_dumps
 from astrlite.store import clock
 from astrlite.store.db import Database
 
 BOT_SENDER = "bot"
+# A row's content as json.dumps(content) writes it: ASCII, so a lone surrogate is stored
+# escaped.
+_dumps_content = json_dumps(ensure_ascii=True)
 # sqlite integers are signed 64-bit; a larger OFFSET cannot be bound (and matches nothing).
 MAX_SQLITE_INT = 2**63 - 1
 
@@ -289,7 +293,7 @@ def _insert(
             WEBCHAT,
             sender_id,
             sender_name,
-            json.dumps(content),
+            _dumps_content(content),
             created_at,
             checkpoint_id,
         ),

@@ -16,7 +16,7 @@ def iso(moment: datetime) -> str:
 
 
 def now_iso() -> str:
-    return iso(now())
+    return sources.now_iso()
 
 
 def parse(text: str) -> datetime:

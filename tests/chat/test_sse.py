@@ -5,7 +5,23 @@ import json
 import pytest
 
 from astrlite.compat import SEED, V4_27
-from astrlite.sse import HEARTBEAT, encode_event, encode_json_string, sse_headers
+from astrlite.sse import HEARTBEAT, encode_event, encode_json_string, json_dumps, sse_headers
+
+VALUES = [
+    {"type": "bot", "message": [{"type": "plain", "text": '你好 "x" \\ \n🤔'}], "n": None},
+    {"stats": {"start_time": 1796572078.3230693, "ttft": 0.0001234, "inf": float("inf")}},
+    ["x\ud800y", 1, -2.5, True, False, [], {}, {"": ""}],
+    "just a string",
+    12,
+]
+
+
+@pytest.mark.parametrize("value", VALUES)
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_json_dumps_writes_what_json_dumps_writes(value: object, ensure_ascii: bool) -> None:
+    assert json_dumps(ensure_ascii=ensure_ascii)(value) == json.dumps(
+        value, ensure_ascii=ensure_ascii
+    )
 
 
 def test_frame_matches_the_original_byte_for_byte() -> None:
