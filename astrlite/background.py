@@ -30,8 +30,9 @@ class TaskSet:
     worker). These tasks need none of it: each ends on its own and handles its own
     errors (anyio's cancel scopes work inside); `cancel_all` ends the stragglers.
     `scoped`: each task runs in one anyio cancel scope, which `cancel_all` cancels, so
-    its shielded sections (a wait for the writer thread) finish first; otherwise the task itself
-    is cancelled, at the await it is in."""
+    its shielded sections (a wait for the writer thread) finish first, and lets itself go
+    when it ends (a done callback is one more loop step per chat turn); otherwise the
+    task itself is cancelled, at the await it is in."""
 
     __slots__ = ("_scoped", "_tasks")
 
@@ -44,15 +45,25 @@ class TaskSet:
         return len(self._tasks)
 
     def start_soon(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
-        coroutine = self._in_scope(func(*args)) if self._scoped else func(*args)
-        task = asyncio.get_running_loop().create_task(coroutine)
+        loop = asyncio.get_running_loop()
+        if self._scoped:  # the task lets itself go (_in_scope): no callback to schedule
+            self._tasks[loop.create_task(self._in_scope(func, *args))] = None
+            return
+        task = loop.create_task(func(*args))
         self._tasks[task] = None
         task.add_done_callback(self._done)
 
-    async def _in_scope(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        with anyio.CancelScope() as scope:
-            self._tasks[asyncio.current_task()] = scope  # type: ignore[index]
-            await coroutine
+    async def _in_scope(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # it is one: start_soon made it
+        try:
+            with anyio.CancelScope() as scope:
+                self._tasks[task] = scope
+                await func(*args)
+        except Exception:
+            log.exception("task %s failed", func)
+        finally:
+            self._tasks.pop(task, None)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.pop(task, None)
@@ -69,6 +80,8 @@ class TaskSet:
                 else:
                     scope.cancel()
             await asyncio.wait([task for task, _ in tasks])
+            for task, _ in tasks:  # one cancelled before it ran never let itself go
+                self._tasks.pop(task, None)
 
 
 class Background:

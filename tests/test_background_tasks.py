@@ -67,3 +67,29 @@ async def test_a_scoped_task_finishes_its_shielded_section_first() -> None:
     await saving.wait()
     await tasks.cancel_all()
     assert steps == ["saved"] and len(tasks) == 0
+
+
+async def test_a_failed_scoped_task_is_logged_and_let_go(caplog: pytest.LogCaptureFixture) -> None:
+    tasks = TaskSet(scoped=True)
+
+    async def fail(message: str) -> None:
+        raise RuntimeError(message)
+
+    with caplog.at_level(logging.ERROR, "astrlite"):
+        tasks.start_soon(fail, "boom")
+        await asyncio.sleep(0)
+    assert len(tasks) == 0
+    assert "task " in caplog.text and "RuntimeError: boom" in caplog.text
+
+
+async def test_a_scoped_task_cancelled_before_it_ran_is_let_go() -> None:
+    tasks = TaskSet(scoped=True)
+    ran: list[str] = []
+
+    async def turn() -> None:
+        ran.append("ran")
+
+    tasks.start_soon(turn)
+    with anyio.fail_after(5):
+        await tasks.cancel_all()  # before the task's first step
+    assert ran == [] and len(tasks) == 0
