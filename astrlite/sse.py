@@ -4,6 +4,8 @@ the streams we read from upstreams.
 Every event is exactly ``data: <json>\\n\\n`` where the JSON is ``json.dumps(event,
 ensure_ascii=False)``: spaces after ``,`` and ``:``, raw UTF-8, keys in the dict's order.
 No ``id:``, ``event:`` or ``retry:`` fields. The heartbeat (F6) is a comment line.
+
+``json_dumps`` makes that JSON, here and for the history rows a turn stores.
 """
 
 from __future__ import annotations
